@@ -1,0 +1,100 @@
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sl_buf_init(sl_buf_t *b, sl_arena_t *arena, size_t cap) {
+    if (cap < 64) {
+        cap = 64;
+    }
+    b->arena = arena;
+    b->len = 0;
+    b->cap = cap;
+    b->data = arena != NULL ? sl_arena_alloc(arena, cap) : malloc(cap);
+    if (b->data == NULL) {
+        abort();
+    }
+}
+
+static void reserve(sl_buf_t *b, size_t extra) {
+    if (b->cap - b->len > extra) {
+        return;
+    }
+    size_t cap = b->cap * 2;
+    while (cap - b->len <= extra) {
+        cap *= 2;
+    }
+    char *p;
+    if (b->arena != NULL) {
+        p = sl_arena_alloc(b->arena, cap);
+        memcpy(p, b->data, b->len);
+    } else {
+        p = realloc(b->data, cap);
+        if (p == NULL) {
+            abort();
+        }
+    }
+    b->data = p;
+    b->cap = cap;
+}
+
+void sl_buf_append(sl_buf_t *b, const void *p, size_t n) {
+    reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void sl_buf_puts(sl_buf_t *b, const char *s) {
+    sl_buf_append(b, s, strlen(s));
+}
+
+void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0) {
+        return;
+    }
+    reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void sl_buf_json_string(sl_buf_t *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            sl_buf_append(b, esc, 2);
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sl_buf_append(b, esc, 6);
+        } else {
+            reserve(b, 1);
+            b->data[b->len++] = (char)c;
+        }
+    }
+    sl_buf_append(b, "\"", 1);
+}
+
+const char *sl_buf_cstr(sl_buf_t *b) {
+    reserve(b, 1);
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
+void sl_buf_free(sl_buf_t *b) {
+    if (b->arena == NULL) {
+        free(b->data);
+    }
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

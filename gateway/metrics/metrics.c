@@ -1,0 +1,134 @@
+#include "metrics/metrics.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+static const int codes[] = {200, 204, 207, 400, 401, 403, 404, 405, 408, 413, 415, 429, 431,
+                            500, 503};
+#define NCODES (sizeof(codes) / sizeof(codes[0]))
+/* Upper bounds in microseconds of the latency histogram buckets. */
+static const uint64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,  50000,
+                                     100000, 250000, 500000,  1000000, 2500000, 5000000,
+                                     10000000, 30000000};
+#define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
+
+static atomic_uint_fast64_t requests[NCODES + 1]; /* last: any other status */
+static atomic_uint_fast64_t events[SL_OUT__COUNT];
+static atomic_uint_fast64_t buckets[NBOUNDS + 1];
+static atomic_uint_fast64_t latency_sum_us;
+static atomic_uint_fast64_t latency_count;
+static atomic_uint_fast64_t delivery_errors;
+static atomic_int_fast64_t inflight;
+static atomic_int ready;
+static atomic_uint_fast64_t reloads[2];
+
+static size_t code_index(int status) {
+    for (size_t i = 0; i < NCODES; i++) {
+        if (codes[i] == status) {
+            return i;
+        }
+    }
+    return NCODES;
+}
+
+void sl_metrics_request(int http_status, uint64_t latency_ns) {
+    atomic_fetch_add_explicit(&requests[code_index(http_status)], 1, memory_order_relaxed);
+    uint64_t us = latency_ns / 1000;
+    size_t b = 0;
+    while (b < NBOUNDS && us > bounds_us[b]) {
+        b++;
+    }
+    atomic_fetch_add_explicit(&buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&latency_sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&latency_count, 1, memory_order_relaxed);
+}
+
+void sl_metrics_events(sl_outcome_t outcome, uint64_t count) {
+    if (outcome >= 0 && outcome < SL_OUT__COUNT) {
+        atomic_fetch_add_explicit(&events[outcome], count, memory_order_relaxed);
+    }
+}
+
+void sl_metrics_delivery_error(void) {
+    atomic_fetch_add_explicit(&delivery_errors, 1, memory_order_relaxed);
+}
+
+void sl_metrics_inflight_add(int delta) {
+    atomic_fetch_add_explicit(&inflight, delta, memory_order_relaxed);
+}
+
+int64_t sl_metrics_inflight(void) {
+    return (int64_t)atomic_load(&inflight);
+}
+
+void sl_metrics_set_ready(int r) {
+    atomic_store(&ready, r);
+}
+
+void sl_metrics_config_reload(int ok) {
+    atomic_fetch_add_explicit(&reloads[ok ? 1 : 0], 1, memory_order_relaxed);
+}
+
+uint64_t sl_metrics_events_value(sl_outcome_t outcome) {
+    return atomic_load(&events[outcome]);
+}
+
+uint64_t sl_metrics_requests_value(int http_status) {
+    return atomic_load(&requests[code_index(http_status)]);
+}
+
+void sl_metrics_render(sl_buf_t *out) {
+    sl_buf_puts(out, "# HELP sluice_http_requests_total Public requests answered, by HTTP status.\n"
+                     "# TYPE sluice_http_requests_total counter\n");
+    for (size_t i = 0; i <= NCODES; i++) {
+        uint64_t v = atomic_load(&requests[i]);
+        if (i < NCODES) {
+            sl_buf_printf(out, "sluice_http_requests_total{code=\"%d\"} %llu\n", codes[i],
+                          (unsigned long long)v);
+        } else {
+            sl_buf_printf(out, "sluice_http_requests_total{code=\"other\"} %llu\n",
+                          (unsigned long long)v);
+        }
+    }
+    sl_buf_puts(out, "# HELP sluice_events_total Events by final outcome.\n"
+                     "# TYPE sluice_events_total counter\n");
+    for (int o = 0; o < SL_OUT__COUNT; o++) {
+        sl_buf_printf(out, "sluice_events_total{outcome=\"%s\"} %llu\n",
+                      sl_outcome_name((sl_outcome_t)o), (unsigned long long)atomic_load(&events[o]));
+    }
+    sl_buf_puts(out, "# HELP sluice_request_duration_seconds Time from request to response.\n"
+                     "# TYPE sluice_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= NBOUNDS; b++) {
+        cum += atomic_load(&buckets[b]);
+        if (b < NBOUNDS) {
+            sl_buf_printf(out, "sluice_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)bounds_us[b] / 1e6, (unsigned long long)cum);
+        } else {
+            sl_buf_printf(out, "sluice_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
+        }
+    }
+    sl_buf_printf(out, "sluice_request_duration_seconds_sum %.6f\n",
+                  (double)atomic_load(&latency_sum_us) / 1e6);
+    sl_buf_printf(out, "sluice_request_duration_seconds_count %llu\n",
+                  (unsigned long long)atomic_load(&latency_count));
+    sl_buf_printf(out,
+                  "# HELP sluice_kafka_delivery_errors_total Delivery reports with an error.\n"
+                  "# TYPE sluice_kafka_delivery_errors_total counter\n"
+                  "sluice_kafka_delivery_errors_total %llu\n"
+                  "# HELP sluice_inflight_requests Requests waiting for delivery reports.\n"
+                  "# TYPE sluice_inflight_requests gauge\n"
+                  "sluice_inflight_requests %lld\n"
+                  "# HELP sluice_ready 1 while the gateway is ready to take traffic.\n"
+                  "# TYPE sluice_ready gauge\n"
+                  "sluice_ready %d\n"
+                  "# HELP sluice_config_reloads_total Configuration reloads by result.\n"
+                  "# TYPE sluice_config_reloads_total counter\n"
+                  "sluice_config_reloads_total{result=\"ok\"} %llu\n"
+                  "sluice_config_reloads_total{result=\"error\"} %llu\n",
+                  (unsigned long long)atomic_load(&delivery_errors),
+                  (long long)atomic_load(&inflight), atomic_load(&ready),
+                  (unsigned long long)atomic_load(&reloads[1]),
+                  (unsigned long long)atomic_load(&reloads[0]));
+}

@@ -1,0 +1,31 @@
+/* metrics: process-wide counters and histograms, rendered as Prometheus text.
+ *
+ * Every function is thread-safe and lock-free (relaxed atomics); the hot path only increments. */
+#ifndef SL_METRICS_METRICS_H
+#define SL_METRICS_METRICS_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/status.h"
+
+/* One finished public request: its HTTP status and the time from first byte to response. */
+void sl_metrics_request(int http_status, uint64_t latency_ns);
+/* count events that reached outcome. */
+void sl_metrics_events(sl_outcome_t outcome, uint64_t count);
+/* One delivery report with an error, by librdkafka error name. */
+void sl_metrics_delivery_error(void);
+/* Requests waiting for delivery reports. */
+void sl_metrics_inflight_add(int delta);
+int64_t sl_metrics_inflight(void);
+void sl_metrics_set_ready(int ready);
+void sl_metrics_config_reload(int ok);
+
+/* Appends the whole exposition to out. */
+void sl_metrics_render(sl_buf_t *out);
+
+/* Test support: the current value of the events counter for outcome, and of requests by status. */
+uint64_t sl_metrics_events_value(sl_outcome_t outcome);
+uint64_t sl_metrics_requests_value(int http_status);
+
+#endif

@@ -1,0 +1,189 @@
+#include "pipeline/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/timefmt.h"
+#include "metrics/metrics.h"
+
+struct sl_pipeline {
+    sl_sink_t *sink;
+    atomic_bool draining;
+};
+
+sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
+    sl_pipeline_t *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL) {
+        abort();
+    }
+    pl->sink = sink;
+    return pl;
+}
+
+void sl_pipeline_free(sl_pipeline_t *pl) {
+    free(pl);
+}
+
+sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl) {
+    return pl->sink;
+}
+
+void sl_pipeline_set_draining(sl_pipeline_t *pl) {
+    atomic_store(&pl->draining, true);
+}
+
+bool sl_pipeline_draining(const sl_pipeline_t *pl) {
+    return atomic_load(&pl->draining);
+}
+
+sl_status_t sl_stage_auth(sl_request_t *req) {
+    if (!req->cfg->auth.required) {
+        req->principal.tenant = "default";
+        req->principal.subject = "";
+        return SL_OK;
+    }
+    if (req->bearer == NULL) {
+        return sl_request_fail(req, SL_FAULT_UNAUTHENTICATED, "token_missing",
+                               "send a JWT as Authorization: Bearer <token>");
+    }
+    sl_error_t err;
+    if (sl_auth_verify(req->cfg, req->bearer, req->bearer_len, (int64_t)time(NULL), req->arena,
+                       &req->principal, &err) != SL_OK) {
+        return sl_request_fail(req, SL_FAULT_UNAUTHENTICATED, err.code, "%s", err.message);
+    }
+    return SL_OK;
+}
+
+/* Placeholder keying until per-stage key templates: user_id, else anonymous_id. */
+static sl_status_t stage_key(sl_request_t *req) {
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_event_t *ev = &req->events[i];
+        if (ev->outcome != SL_OUT_PENDING) {
+            continue;
+        }
+        const char *names[] = {"user_id", "anonymous_id"};
+        for (size_t k = 0; k < 2 && ev->key == NULL; k++) {
+            json_t *v = json_object_get(ev->json, names[k]);
+            if (json_is_string(v) && json_string_length(v) > 0) {
+                ev->key = json_string_value(v);
+                ev->key_len = json_string_length(v);
+            }
+        }
+    }
+    return SL_OK;
+}
+
+/* Every event goes to the raw stage until routing by contract stage lands. */
+static sl_status_t stage_route(sl_request_t *req) {
+    for (size_t i = 0; i < req->n_events; i++) {
+        if (req->events[i].outcome == SL_OUT_PENDING) {
+            req->events[i].topic = req->cfg->topics.raw;
+        }
+    }
+    return SL_OK;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *data) {
+    sl_buf_append(data, p, n);
+    return 0;
+}
+
+static sl_status_t stage_produce(sl_request_t *req) {
+    sl_pipeline_t *pl = req->pipeline;
+    if (sl_pipeline_draining(pl)) {
+        return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "shutting_down",
+                               "the gateway is shutting down; retry after Retry-After");
+    }
+    char why[256];
+    if (!sl_sink_ready(pl->sink, why, sizeof(why))) {
+        return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "kafka_unavailable",
+                               "Kafka is not reachable (%s); retry after Retry-After", why);
+    }
+    char received[25];
+    sl_time_format_rfc3339(req->received_at_ms, received);
+    sl_buf_t value;
+    sl_buf_init(&value, req->arena, 1024);
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_event_t *ev = &req->events[i];
+        if (ev->outcome != SL_OUT_PENDING) {
+            continue;
+        }
+        value.len = 0;
+        json_dump_callback(ev->json, dump_to_buf, &value, JSON_COMPACT);
+        sl_header_t headers[] = {
+            {"event_id", ev->event_id, strlen(ev->event_id)},
+            {"type", ev->type, strlen(ev->type)},
+            {"received_at", received, strlen(received)},
+        };
+        sl_msg_t msg = {
+            .topic = ev->topic,
+            .key = ev->key,
+            .key_len = ev->key_len,
+            .value = value.data,
+            .value_len = value.len,
+            .headers = headers,
+            .n_headers = sizeof(headers) / sizeof(headers[0]),
+            .timestamp_ms = req->received_at_ms,
+        };
+        atomic_fetch_add_explicit(&req->pending, 1, memory_order_relaxed);
+        sl_error_t err;
+        sl_status_t st = sl_sink_produce(pl->sink, &msg, ev, &err);
+        if (st != SL_OK) {
+            atomic_fetch_sub_explicit(&req->pending, 1, memory_order_relaxed);
+            ev->outcome = st == SL_REJECT ? SL_OUT_INVALID : SL_OUT_RETRYABLE;
+            ev->code = err.code;
+            ev->message = sl_arena_strndup(req->arena, err.message, strlen(err.message));
+        }
+    }
+    return SL_OK;
+}
+
+static const struct {
+    const char *name;
+    sl_status_t (*run)(sl_request_t *req);
+} stages[] = {
+    {"auth", sl_stage_auth},         {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
+    {"key", stage_key},              {"route", stage_route},      {"produce", stage_produce},
+};
+
+static void release(sl_request_t *req) {
+    if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) == 1) {
+        req->on_complete(req, req->ctx);
+    }
+}
+
+void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
+                             const char *detail) {
+    sl_event_t *ev = opaque;
+    switch (status) {
+    case SL_OK:
+        ev->outcome = SL_OUT_ACCEPTED;
+        break;
+    case SL_REJECT:
+        ev->outcome = SL_OUT_INVALID;
+        ev->code = code;
+        ev->message = "Kafka refused the event";
+        ev->detail = detail;
+        break;
+    default:
+        ev->outcome = SL_OUT_RETRYABLE;
+        ev->code = code;
+        ev->message = "Kafka did not acknowledge the event; send it again";
+        ev->detail = detail;
+        break;
+    }
+    release(ev->req);
+}
+
+void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *),
+                        void *ctx) {
+    req->on_complete = on_complete;
+    req->ctx = ctx;
+    for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {
+        if (stages[i].run(req) != SL_OK || req->fault != SL_FAULT_NONE) {
+            break;
+        }
+    }
+    release(req);
+}

@@ -1,0 +1,51 @@
+/* pipeline: the fixed, ordered stage table every request goes through, whatever its transport.
+ *
+ *   auth -> decode -> validate -> key -> route -> produce
+ *
+ * Each stage returns SL_OK to go on or a failure after recording a whole-request fault; per-event
+ * failures are recorded on the event and the batch's other events go on. The produce stage hands
+ * events to the sink; their delivery reports complete the request. */
+#ifndef SL_PIPELINE_PIPELINE_H
+#define SL_PIPELINE_PIPELINE_H
+
+#include <stdbool.h>
+
+#include "core/buf.h"
+#include "pipeline/request.h"
+#include "sink/sink.h"
+
+typedef struct sl_pipeline sl_pipeline_t;
+
+/* The delivery callback to give sl_sink_new: its opaque is the sl_event_t produced. */
+void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
+                             const char *detail);
+
+/* A pipeline producing to sink (borrowed; must outlive the pipeline). */
+sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink);
+void sl_pipeline_free(sl_pipeline_t *pl);
+sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);
+
+/* From now on every new batch is answered 503 shutting_down. Any thread. */
+void sl_pipeline_set_draining(sl_pipeline_t *pl);
+bool sl_pipeline_draining(const sl_pipeline_t *pl);
+
+/* Run every stage for req, then call on_complete(req, ctx) exactly once — on this thread when
+ * nothing was handed to Kafka, else on the sink's poll thread after the last delivery report.
+ * The caller must not touch req between submit and on_complete. */
+void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *),
+                        void *ctx);
+
+/* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */
+sl_status_t sl_stage_auth(sl_request_t *req);
+sl_status_t sl_stage_decode(sl_request_t *req);
+sl_status_t sl_stage_validate(sl_request_t *req);
+
+/* Bounded scan of a JSON text before it is parsed: the deepest nesting of objects/arrays and
+ * the most elements of any array directly inside the top-level value. Returns 0, or -1 when the
+ * nesting exceeds max_depth (the scan stops there). Does not validate JSON otherwise. */
+int sl_json_prescan(const char *s, size_t n, int max_depth, size_t *max_top_array);
+
+/* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
+void sl_response_render(const sl_request_t *req, sl_buf_t *out);
+
+#endif

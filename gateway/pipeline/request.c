@@ -1,0 +1,59 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/timefmt.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/request.h"
+
+sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
+    sl_config_t *cfg = sl_config_acquire();
+    if (cfg == NULL) {
+        return NULL;
+    }
+    sl_arena_t *arena = sl_arena_new(8192);
+    sl_request_t *req = sl_arena_calloc(arena, sizeof(*req));
+    req->arena = arena;
+    req->cfg = cfg;
+    req->pipeline = pipeline;
+    req->media_type = "";
+    req->received_at_ms = sl_time_now_ms();
+    req->start_ns = sl_time_mono_ns();
+    atomic_init(&req->pending, 1);
+    return req;
+}
+
+void sl_request_free(sl_request_t *req) {
+    if (req == NULL) {
+        return;
+    }
+    sl_config_t *cfg = req->cfg;
+    sl_arena_destroy(req->arena);
+    sl_config_unref(cfg);
+}
+
+sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code,
+                            const char *fmt, ...) {
+    if (req->fault != SL_FAULT_NONE) {
+        return SL_REJECT;
+    }
+    req->fault = fault;
+    req->fault_err.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->fault_err.message, sizeof(req->fault_err.message), fmt, ap);
+    va_end(ap);
+    return SL_REJECT;
+}
+
+void sl_request_tally(const sl_request_t *req, sl_tally_t *out) {
+    for (int i = 0; i < SL_OUT__COUNT; i++) {
+        out->by_outcome[i] = 0;
+    }
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_outcome_t o = req->events[i].outcome;
+        if (o >= 0 && o < SL_OUT__COUNT) {
+            out->by_outcome[o]++;
+        }
+    }
+}

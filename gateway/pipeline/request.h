@@ -1,0 +1,105 @@
+/* pipeline/request: the one request object every transport builds and every stage reads.
+ *
+ * A transport (HTTP/1.1 today; HTTP/2 and gRPC beside it) fills the input fields, hands the
+ * request to sl_pipeline_submit and, once on_complete has run, renders the answer from the
+ * fault or the per-event outcomes. Stages write only the fields below "set by stages". All memory
+ * is in the request's arena; the request holds a reference to the config snapshot it started
+ * with, so a reload never changes a request halfway. */
+#ifndef SL_PIPELINE_REQUEST_H
+#define SL_PIPELINE_REQUEST_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "core/arena.h"
+#include "core/status.h"
+
+/* Whole-request faults. transport/status_map.c is the only place that turns them into HTTP
+ * and gRPC codes. */
+typedef enum {
+    SL_FAULT_NONE = 0,
+    SL_FAULT_BAD_REQUEST,
+    SL_FAULT_UNAUTHENTICATED,
+    SL_FAULT_FORBIDDEN,
+    SL_FAULT_NOT_FOUND,
+    SL_FAULT_METHOD_NOT_ALLOWED,
+    SL_FAULT_TOO_LARGE,
+    SL_FAULT_HEADERS_TOO_LARGE,
+    SL_FAULT_UNSUPPORTED_MEDIA_TYPE,
+    SL_FAULT_RATE_LIMITED,
+    SL_FAULT_UNAVAILABLE,
+    SL_FAULT_INTERNAL,
+    SL_FAULT__COUNT,
+} sl_fault_t;
+
+typedef struct sl_request sl_request_t;
+struct sl_pipeline;
+
+typedef struct {
+    sl_request_t *req;
+    json_t *json; /* borrowed from the batch tree */
+    const char *event_id;
+    const char *type;
+    const char *key; /* NULL: produced without a key */
+    size_t key_len;
+    const char *topic;
+    int64_t occurred_at_ms;
+    /* The outcome. Written by a stage on the request's thread, or once by the delivery
+     * report on the sink's poll thread before it releases the request's pending count. */
+    sl_outcome_t outcome;
+    const char *code;    /* static */
+    const char *message; /* static or in the arena */
+    const char *detail;  /* static, may be NULL: librdkafka's error name */
+} sl_event_t;
+
+struct sl_request {
+    sl_arena_t *arena;
+    sl_config_t *cfg;
+    struct sl_pipeline *pipeline;
+
+    /* Input, filled by the transport before submit. */
+    const char *media_type; /* lower-case, without parameters; "" when absent */
+    const char *bearer;     /* token of Authorization: Bearer, or NULL */
+    size_t bearer_len;
+    const char *body;
+    size_t body_len;
+    int64_t received_at_ms;
+    uint64_t start_ns;
+
+    /* Set by stages. */
+    sl_principal_t principal;
+    json_t *batch;
+    const char *batch_id;
+    sl_event_t *events;
+    size_t n_events;
+    sl_fault_t fault;
+    sl_error_t fault_err;
+
+    /* Completion: pending counts the pipeline's own hold plus one per event handed to the sink;
+     * whoever drops it to zero runs on_complete, exactly once, on that thread. */
+    atomic_int pending;
+    void (*on_complete)(sl_request_t *req, void *ctx);
+    void *ctx;
+};
+
+/* A request with its own arena and a reference to the current config snapshot. Returns NULL
+ * when no snapshot is published yet. Free with sl_request_free after on_complete has run (or
+ * when it was never submitted). Any thread. */
+sl_request_t *sl_request_new(struct sl_pipeline *pipeline);
+void sl_request_free(sl_request_t *req);
+
+/* Record a whole-request fault (the first one wins) and return SL_REJECT. */
+sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Per-event tallies, valid after on_complete. */
+typedef struct {
+    size_t by_outcome[SL_OUT__COUNT];
+} sl_tally_t;
+void sl_request_tally(const sl_request_t *req, sl_tally_t *out);
+
+#endif

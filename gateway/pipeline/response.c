@@ -1,0 +1,63 @@
+/* pipeline/response: the per-event contract, rendered once for every transport that speaks
+ * JSON. */
+#include <string.h>
+
+#include "core/buf.h"
+#include "pipeline/pipeline.h"
+
+void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
+    if (req->fault != SL_FAULT_NONE) {
+        sl_buf_puts(out, "{\"error\":{\"code\":");
+        sl_buf_json_string(out, req->fault_err.code, strlen(req->fault_err.code));
+        sl_buf_puts(out, ",\"message\":");
+        sl_buf_json_string(out, req->fault_err.message, strlen(req->fault_err.message));
+        sl_buf_puts(out, "}}");
+        return;
+    }
+    sl_tally_t t;
+    sl_request_tally(req, &t);
+    sl_buf_puts(out, "{");
+    if (req->batch_id != NULL) {
+        sl_buf_puts(out, "\"batch_id\":");
+        sl_buf_json_string(out, req->batch_id, strlen(req->batch_id));
+        sl_buf_puts(out, ",");
+    }
+    sl_buf_printf(out,
+                  "\"received\":%zu,\"accepted\":%zu,\"invalid\":%zu,\"consent_dropped\":%zu,"
+                  "\"duplicate\":%zu,\"retryable\":%zu,\"results\":[",
+                  req->n_events, t.by_outcome[SL_OUT_ACCEPTED], t.by_outcome[SL_OUT_INVALID],
+                  t.by_outcome[SL_OUT_CONSENT_DROPPED], t.by_outcome[SL_OUT_DUPLICATE],
+                  t.by_outcome[SL_OUT_RETRYABLE]);
+    bool first = true;
+    for (size_t i = 0; i < req->n_events; i++) {
+        const sl_event_t *ev = &req->events[i];
+        if (ev->outcome == SL_OUT_ACCEPTED) {
+            continue;
+        }
+        sl_buf_printf(out, "%s{\"index\":%zu,\"event_id\":", first ? "" : ",", i);
+        if (ev->event_id != NULL) {
+            sl_buf_json_string(out, ev->event_id, strlen(ev->event_id));
+        } else {
+            sl_buf_puts(out, "null");
+        }
+        const char *status = sl_outcome_name(ev->outcome);
+        sl_buf_puts(out, ",\"status\":");
+        sl_buf_json_string(out, status, strlen(status));
+        const char *code = ev->code != NULL ? ev->code : "internal";
+        sl_buf_puts(out, ",\"code\":");
+        sl_buf_json_string(out, code, strlen(code));
+        sl_buf_puts(out, ",\"message\":");
+        const char *msg = ev->message != NULL ? ev->message : "";
+        if (ev->detail != NULL) {
+            sl_buf_t m;
+            sl_buf_init(&m, req->arena, 128);
+            sl_buf_printf(&m, "%s (%s)", msg, ev->detail);
+            sl_buf_json_string(out, m.data, m.len);
+        } else {
+            sl_buf_json_string(out, msg, strlen(msg));
+        }
+        sl_buf_puts(out, "}");
+        first = false;
+    }
+    sl_buf_puts(out, "]}");
+}

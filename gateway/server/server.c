@@ -1,0 +1,254 @@
+#include "server/server.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "metrics/metrics.h"
+#include "pipeline/pipeline.h"
+#include "sink/sink.h"
+#include "transport/admin/admin.h"
+#include "transport/http1/http1.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "0.0.0"
+#endif
+
+typedef struct {
+    const sl_serve_opts_t *opts;
+    sl_sink_t *sink;
+    sl_pipeline_t *pipeline;
+    sl_http1_t *http;
+    sl_admin_t *admin;
+    char *dev_key; /* the generated development secret of the embedded default, or NULL */
+    pthread_mutex_t reload_lock;
+} app_t;
+
+static bool app_ready(void *arg, char *why, size_t n) {
+    app_t *app = arg;
+    if (sl_pipeline_draining(app->pipeline)) {
+        snprintf(why, n, "draining");
+        return false;
+    }
+    return sl_sink_ready(app->sink, why, n);
+}
+
+static void app_info(void *arg, sl_buf_t *out) {
+    app_t *app = arg;
+    sl_config_t *cfg = sl_config_acquire();
+    const char *bootstrap = sl_sink_bootstrap(app->sink);
+    sl_buf_puts(out, "{\"version\":\"" SL_VERSION "\",\"listen\":{\"http\":");
+    sl_buf_json_string(out, sl_http1_address(app->http), strlen(sl_http1_address(app->http)));
+    sl_buf_puts(out, ",\"admin\":");
+    sl_buf_json_string(out, sl_admin_address(app->admin), strlen(sl_admin_address(app->admin)));
+    sl_buf_puts(out, "},\"kafka\":{\"bootstrap\":");
+    sl_buf_json_string(out, bootstrap, strlen(bootstrap));
+    sl_buf_printf(out, ",\"embedded\":%s},\"topics\":{",
+                  sl_sink_embedded(app->sink) != NULL ? "true" : "false");
+    const char *names[] = {"raw", "identity", "consent", "decisions", "outcomes", "dead_letter"};
+    const char *topics[] = {cfg->topics.raw,      cfg->topics.identity, cfg->topics.consent,
+                            cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
+    for (int i = 0; i < 6; i++) {
+        sl_buf_printf(out, "%s\"%s\":", i > 0 ? "," : "", names[i]);
+        sl_buf_json_string(out, topics[i], strlen(topics[i]));
+    }
+    sl_buf_puts(out, "},\"config\":{\"source\":");
+    sl_buf_json_string(out, cfg->source, strlen(cfg->source));
+    sl_buf_puts(out, "}}\n");
+    sl_config_unref(cfg);
+}
+
+/* Builds the snapshot the options describe; the embedded default's generated key carries over. */
+static int build_config(app_t *app, sl_config_t **out, sl_error_t *err) {
+    const sl_serve_opts_t *o = app->opts;
+    if (sl_config_build(o->config_path, o->sets, o->nsets, out, err) != SL_OK) {
+        return -1;
+    }
+    sl_config_t *cfg = *out;
+    if (cfg->auth_key == NULL && strcmp(cfg->kafka.brokers, "embedded") == 0) {
+        if (app->dev_key == NULL) {
+            unsigned char raw[32];
+            if (RAND_bytes(raw, sizeof(raw)) != 1) {
+                abort();
+            }
+            app->dev_key = malloc(65);
+            for (int i = 0; i < 32; i++) {
+                snprintf(app->dev_key + 2 * i, 3, "%02x", raw[i]);
+            }
+        }
+        cfg->auth_key = strdup(app->dev_key);
+        cfg->auth_key_len = strlen(app->dev_key);
+    }
+    return 0;
+}
+
+static int app_reload(void *arg, sl_buf_t *out) {
+    app_t *app = arg;
+    pthread_mutex_lock(&app->reload_lock);
+    sl_error_t err;
+    sl_config_t *next = NULL;
+    int status;
+    if (build_config(app, &next, &err) != 0) {
+        sl_metrics_config_reload(0);
+        SL_WARN("reload refused: %s", err.message);
+        sl_buf_puts(out, "{\"ok\":false,\"error\":{\"code\":");
+        sl_buf_json_string(out, err.code, strlen(err.code));
+        sl_buf_puts(out, ",\"message\":");
+        sl_buf_json_string(out, err.message, strlen(err.message));
+        sl_buf_puts(out, "}}\n");
+        status = 400;
+    } else {
+        sl_config_t *cur = sl_config_acquire();
+        char restart[512];
+        sl_config_restart_diff(cur, next, restart, sizeof(restart));
+        sl_config_unref(cur);
+        sl_log_set_level((sl_log_level_t)sl_log_level_parse(next->log.level));
+        sl_config_publish(next);
+        sl_config_unref(next);
+        sl_metrics_config_reload(1);
+        SL_INFO("configuration reloaded%s%s", restart[0] ? "; needs a restart to apply: " : "",
+                restart);
+        sl_buf_puts(out, "{\"ok\":true,\"restart_required\":");
+        sl_buf_json_string(out, restart, strlen(restart));
+        sl_buf_puts(out, "}\n");
+        status = 200;
+    }
+    pthread_mutex_unlock(&app->reload_lock);
+    return status;
+}
+
+static void print_banner(app_t *app, const sl_config_t *cfg) {
+    const char *bootstrap = sl_sink_bootstrap(app->sink);
+    bool embedded = sl_sink_embedded(app->sink) != NULL;
+    printf("sluice %s\n", SL_VERSION);
+    printf("  public  http://%s  (POST /v1/events)\n", sl_http1_address(app->http));
+    printf("  admin   http://%s  (/healthz /readyz /metrics /info, POST /-/reload)\n",
+           sl_admin_address(app->admin));
+    printf("  kafka   %s%s\n", bootstrap, embedded ? "  (embedded broker; nothing kept on disk)" : "");
+    printf("  topics  raw=%s identity=%s consent=%s decisions=%s outcomes=%s dead_letter=%s\n",
+           cfg->topics.raw, cfg->topics.identity, cfg->topics.consent, cfg->topics.decisions,
+           cfg->topics.outcomes, cfg->topics.dead_letter);
+    if (embedded && app->dev_key != NULL) {
+        sl_error_t err;
+        char *token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim,
+                                   "dev", "developer", 24 * 3600, cfg->auth.issuer,
+                                   cfg->auth.audience, &err);
+        if (token != NULL) {
+            printf("  token   %s\n", token);
+            printf("          (development token: tenant \"dev\", valid 24h, signed with a key "
+                   "generated for this run)\n");
+            printf("  try     curl -H 'Authorization: Bearer %s' -H 'Content-Type: "
+                   "application/json' \\\n"
+                   "            -d '{\"events\":[{\"event_id\":\"e1\",\"type\":\"page_view\","
+                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"user_id\":\"u1\"}]}' \\\n"
+                   "            http://%s/v1/events\n",
+                   token, sl_http1_address(app->http));
+            printf("          kcat -b %s -C -t %s -e -f '%%k %%h %%s\\n'\n", bootstrap,
+                   cfg->topics.raw);
+            free(token);
+        }
+    }
+    printf("ready for traffic once /readyz answers 200; SIGTERM drains, SIGHUP reloads\n");
+    fflush(stdout);
+}
+
+static void drain(app_t *app, const sl_config_t *cfg) {
+    SL_INFO("draining: refusing new batches, waiting up to %lldms for deliveries",
+            (long long)cfg->shutdown.timeout_ms);
+    sl_pipeline_set_draining(app->pipeline);
+    sl_http1_quiesce(app->http);
+    int left = sl_sink_flush(app->sink, (int)cfg->shutdown.timeout_ms);
+    if (left > 0) {
+        SL_WARN("draining: %d events not acknowledged in time; purging them (answered retryable)",
+                left);
+        sl_sink_purge(app->sink);
+        sl_sink_flush(app->sink, 5000);
+    }
+    /* Every request is complete now; give the I/O threads time to write the answers. */
+    for (int i = 0; i < 500 && sl_http1_active(app->http) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (sl_http1_active(app->http) > 0) {
+        SL_WARN("draining: %d requests still open at exit", sl_http1_active(app->http));
+    }
+}
+
+int sl_serve(const sl_serve_opts_t *opts) {
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    app_t app = {.opts = opts};
+    pthread_mutex_init(&app.reload_lock, NULL);
+    int rc = 1;
+    sl_error_t err;
+    sl_config_t *cfg = NULL;
+    if (build_config(&app, &cfg, &err) != 0) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        rc = 2;
+        goto done;
+    }
+    if (opts->check_only) {
+        printf("configuration OK (%s)\n", cfg->source);
+        rc = 0;
+        goto done;
+    }
+    sl_log_set_level((sl_log_level_t)sl_log_level_parse(cfg->log.level));
+    sl_config_publish(cfg);
+
+    if (sl_sink_new(cfg, sl_pipeline_on_delivery, &app.sink, &err) != SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        goto done;
+    }
+    app.pipeline = sl_pipeline_new(app.sink);
+    if (sl_http1_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        goto done;
+    }
+    sl_admin_hooks_t hooks = {app_ready, app_info, app_reload, &app};
+    if (sl_admin_start(cfg->listen.admin, &hooks, &app.admin, &err) != SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        goto done;
+    }
+    print_banner(&app, cfg);
+
+    for (;;) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        if (sig == SIGHUP) {
+            sl_buf_t out;
+            sl_buf_init(&out, NULL, 256);
+            app_reload(&app, &out);
+            sl_buf_free(&out);
+            continue;
+        }
+        break;
+    }
+    sl_config_t *now = sl_config_acquire();
+    drain(&app, now);
+    sl_config_unref(now);
+    rc = 0;
+    SL_INFO("stopped");
+done:
+    sl_admin_stop(app.admin);
+    sl_http1_stop(app.http);
+    sl_sink_destroy(app.sink);
+    sl_pipeline_free(app.pipeline);
+    sl_config_publish(NULL);
+    sl_config_unref(cfg);
+    free(app.dev_key);
+    pthread_mutex_destroy(&app.reload_lock);
+    return rc;
+}

@@ -1,0 +1,323 @@
+#include "sink/sink.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "metrics/metrics.h"
+#include "sink/embedded.h"
+
+#define NTOPICS 6
+
+struct sl_sink {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topics[NTOPICS]; /* keeps the stage topics "known" for metadata checks */
+    sl_embedded_t *emb;
+    char *bootstrap;
+    sl_delivery_cb cb;
+    int64_t health_interval_ms;
+
+    pthread_t poll_thread;
+    pthread_t health_thread;
+    atomic_bool stop;
+    pthread_mutex_t lock; /* guards why_not_ready and the health thread's sleep */
+    pthread_cond_t wake;
+    atomic_bool brokers_up;
+    atomic_bool topics_ok;
+    char why_not_ready[256];
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_opaque) {
+    (void)rk;
+    sl_sink_t *sink = conf_opaque;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sink->cb(m->_private, SL_OK, NULL, NULL);
+        return;
+    }
+    sl_metrics_delivery_error();
+    sl_status_t st = SL_RETRY;
+    const char *code = "kafka_not_acknowledged";
+    switch (m->err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+        st = SL_REJECT;
+        code = "kafka_rejected";
+        break;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        code = "kafka_timeout";
+        break;
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        code = "shutting_down";
+        break;
+    default:
+        break;
+    }
+    sink->cb(m->_private, st, code, rd_kafka_err2name(m->err));
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    sl_sink_t *sink = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        atomic_store(&sink->brokers_up, false);
+        pthread_mutex_lock(&sink->lock);
+        snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "all brokers are down");
+        pthread_cond_signal(&sink->wake);
+        pthread_mutex_unlock(&sink->lock);
+    }
+    SL_WARN("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    sl_log(level <= 3 ? SL_LOG_ERROR : level <= 5 ? SL_LOG_WARN : SL_LOG_DEBUG, "kafka %s: %s",
+           fac, buf);
+}
+
+static void *poll_main(void *arg) {
+    sl_sink_t *sink = arg;
+    while (!atomic_load(&sink->stop)) {
+        rd_kafka_poll(sink->rk, 50);
+    }
+    return NULL;
+}
+
+/* One metadata round trip for the stage topics: sets brokers_up, topics_ok and the reason. */
+static void check_health(sl_sink_t *sink) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(sink->rk, 0, NULL, &md, 2000);
+    char why[256] = "";
+    bool up = e == RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool topics_ok = up;
+    if (!up) {
+        snprintf(why, sizeof(why), "brokers unreachable (%s)", rd_kafka_err2name(e));
+    } else {
+        size_t used = 0;
+        for (int i = 0; i < NTOPICS; i++) {
+            const char *name = rd_kafka_topic_name(sink->topics[i]);
+            bool found = false;
+            for (int t = 0; t < md->topic_cnt && !found; t++) {
+                found = strcmp(md->topics[t].topic, name) == 0 &&
+                        md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                        md->topics[t].partition_cnt > 0;
+            }
+            if (!found) {
+                if (topics_ok) {
+                    used += (size_t)snprintf(why, sizeof(why), "missing topics:");
+                }
+                topics_ok = false;
+                if (used < sizeof(why)) {
+                    used += (size_t)snprintf(why + used, sizeof(why) - used, " %s", name);
+                }
+            }
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    pthread_mutex_lock(&sink->lock);
+    snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "%s", why);
+    atomic_store(&sink->brokers_up, up);
+    atomic_store(&sink->topics_ok, topics_ok);
+    pthread_mutex_unlock(&sink->lock);
+}
+
+static void *health_main(void *arg) {
+    sl_sink_t *sink = arg;
+    while (!atomic_load(&sink->stop)) {
+        check_health(sink);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns = until.tv_nsec + (sink->health_interval_ms % 1000) * 1000000;
+        until.tv_sec += (time_t)(sink->health_interval_ms / 1000 + ns / 1000000000);
+        until.tv_nsec = ns % 1000000000;
+        pthread_mutex_lock(&sink->lock);
+        if (!atomic_load(&sink->stop)) {
+            pthread_cond_timedwait(&sink->wake, &sink->lock, &until);
+        }
+        pthread_mutex_unlock(&sink->lock);
+    }
+    return NULL;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, sl_error_t *err) {
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s=%s: %s", k, v, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **out,
+                        sl_error_t *err) {
+    sl_sink_t *sink = calloc(1, sizeof(*sink));
+    if (sink == NULL) {
+        abort();
+    }
+    sink->cb = cb;
+    sink->health_interval_ms = cfg->kafka.health_interval_ms;
+    pthread_mutex_init(&sink->lock, NULL);
+    pthread_cond_init(&sink->wake, NULL);
+    snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "not checked yet");
+
+    if (strcmp(cfg->kafka.brokers, "embedded") == 0) {
+        if (sl_embedded_new(cfg, &sink->emb, err) != SL_OK) {
+            goto fail;
+        }
+        sink->bootstrap = strdup(sl_embedded_bootstrap(sink->emb));
+    } else {
+        sink->bootstrap = strdup(cfg->kafka.brokers);
+    }
+
+    char num[32];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Exactly-once per partition from the producer's side, and acknowledged by every in-sync
+     * replica: the two settings an "accepted" answer depends on, set explicitly. */
+    int bad = conf_set(conf, "bootstrap.servers", sink->bootstrap, err) ||
+              conf_set(conf, "enable.idempotence", "true", err) ||
+              conf_set(conf, "acks", "all", err) ||
+              conf_set(conf, "client.id", cfg->kafka.client_id, err) ||
+              conf_set(conf, "compression.codec", cfg->kafka.compression, err) ||
+              /* Java's default partitioner, so Java/Flink/Streams consumers co-partition. */
+              conf_set(conf, "partitioner", "murmur2_random", err);
+    snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.linger_ms);
+    bad = bad || conf_set(conf, "linger.ms", num, err);
+    snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.delivery_timeout_ms);
+    bad = bad || conf_set(conf, "message.timeout.ms", num, err);
+    snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.queue_max_messages);
+    bad = bad || conf_set(conf, "queue.buffering.max.messages", num, err);
+    snprintf(num, sizeof(num), "%lld", (long long)(cfg->kafka.queue_max_bytes / 1024));
+    bad = bad || conf_set(conf, "queue.buffering.max.kbytes", num, err);
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_opaque(conf, sink);
+
+    char errstr[512];
+    sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (sink->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s", errstr);
+        goto fail;
+    }
+    const char *names[NTOPICS] = {cfg->topics.raw,       cfg->topics.identity,
+                                  cfg->topics.consent,   cfg->topics.decisions,
+                                  cfg->topics.outcomes,  cfg->topics.dead_letter};
+    for (int i = 0; i < NTOPICS; i++) {
+        sink->topics[i] = rd_kafka_topic_new(sink->rk, names[i], NULL);
+    }
+    pthread_create(&sink->poll_thread, NULL, poll_main, sink);
+    pthread_create(&sink->health_thread, NULL, health_main, sink);
+    *out = sink;
+    return SL_OK;
+fail:
+    sl_embedded_destroy(sink->emb);
+    free(sink->bootstrap);
+    pthread_mutex_destroy(&sink->lock);
+    pthread_cond_destroy(&sink->wake);
+    free(sink);
+    return SL_ERROR;
+}
+
+const char *sl_sink_bootstrap(const sl_sink_t *sink) {
+    return sink->bootstrap;
+}
+
+struct sl_embedded *sl_sink_embedded(sl_sink_t *sink) {
+    return sink->emb;
+}
+
+sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, sl_error_t *err) {
+    if (!atomic_load_explicit(&sink->brokers_up, memory_order_relaxed)) {
+        return sl_error_set(err, SL_RETRY, "kafka_unavailable",
+                            "the Kafka brokers are unreachable; retry later");
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (msg->n_headers > 0) {
+        hdrs = rd_kafka_headers_new(msg->n_headers);
+        for (size_t i = 0; i < msg->n_headers; i++) {
+            rd_kafka_header_add(hdrs, msg->headers[i].name, -1, msg->headers[i].value,
+                                (ssize_t)msg->headers[i].value_len);
+        }
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        sink->rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_VALUE((void *)msg->value, msg->value_len), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_TIMESTAMP(msg->timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return SL_OK;
+    }
+    if (hdrs != NULL) {
+        rd_kafka_headers_destroy(hdrs);
+    }
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return sl_error_set(err, SL_RETRY, "queue_full",
+                            "the producer queue is full; retry after Retry-After");
+    }
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        return sl_error_set(err, SL_REJECT, "kafka_rejected",
+                            "the event is larger than the producer's message.max.bytes");
+    }
+    return sl_error_set(err, SL_RETRY, "kafka_unavailable", "produce failed: %s",
+                        rd_kafka_err2str(e));
+}
+
+bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len) {
+    pthread_mutex_lock(&sink->lock);
+    bool ready = atomic_load(&sink->brokers_up) && atomic_load(&sink->topics_ok);
+    if (why != NULL && why_len > 0) {
+        snprintf(why, why_len, "%s", ready ? "" : sink->why_not_ready);
+    }
+    pthread_mutex_unlock(&sink->lock);
+    return ready;
+}
+
+int sl_sink_flush(sl_sink_t *sink, int timeout_ms) {
+    /* The poll thread serves the delivery reports; here we only wait for them. */
+    for (int waited = 0; rd_kafka_outq_len(sink->rk) > 0 && waited < timeout_ms; waited += 5) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return rd_kafka_outq_len(sink->rk);
+}
+
+void sl_sink_purge(sl_sink_t *sink) {
+    rd_kafka_purge(sink->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
+void sl_sink_destroy(sl_sink_t *sink) {
+    if (sink == NULL) {
+        return;
+    }
+    /* rd_kafka_destroy would drop queued messages silently: purge them so each still gets its
+     * callback, and let the poll thread serve those callbacks before it stops. */
+    sl_sink_purge(sink);
+    sl_sink_flush(sink, 5000);
+    atomic_store(&sink->stop, true);
+    pthread_mutex_lock(&sink->lock);
+    pthread_cond_broadcast(&sink->wake);
+    pthread_mutex_unlock(&sink->lock);
+    pthread_join(sink->poll_thread, NULL);
+    pthread_join(sink->health_thread, NULL);
+    for (int i = 0; i < NTOPICS; i++) {
+        rd_kafka_topic_destroy(sink->topics[i]);
+    }
+    rd_kafka_destroy(sink->rk);
+    sl_embedded_destroy(sink->emb);
+    free(sink->bootstrap);
+    pthread_mutex_destroy(&sink->lock);
+    pthread_cond_destroy(&sink->wake);
+    free(sink);
+}

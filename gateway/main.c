@@ -111,11 +111,13 @@ static int cmd_serve(int argc, char **argv) {
 }
 
 static int cmd_token(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"tenant", required_argument, NULL, 't'}, {"ttl", required_argument, NULL, 'T'},
-        {"sub", required_argument, NULL, 'u'},    {"config", required_argument, NULL, 'c'},
-        {"set", required_argument, NULL, 's'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
+                                         {"ttl", required_argument, NULL, 'T'},
+                                         {"sub", required_argument, NULL, 'u'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *sets[MAX_SETS];
     size_t nsets = 0;
     const char *tenant = NULL, *sub = NULL, *path = NULL, *ttl = "1h";

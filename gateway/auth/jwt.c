@@ -89,7 +89,8 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
                             (long long)cfg->limits.max_token_bytes);
     }
     const char *dot1 = memchr(token, '.', len);
-    const char *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+    const char *dot2 =
+        dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
     if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token))) {
         return sl_error_set(err, SL_REJECT, "token_malformed",
                             "a JWT has three base64url parts separated by dots");
@@ -104,8 +105,7 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
         return sl_error_set(err, SL_REJECT, "alg_none", "unsigned tokens are not accepted");
     }
     if (strcmp(alg, "HS256") != 0) {
-        return sl_error_set(err, SL_REJECT, "alg_not_allowed",
-                            "the key accepts HS256 tokens only");
+        return sl_error_set(err, SL_REJECT, "alg_not_allowed", "the key accepts HS256 tokens only");
     }
     json_t *typ = json_object_get(header, "typ");
     if (typ != NULL && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)) {

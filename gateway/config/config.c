@@ -111,8 +111,9 @@ static sl_status_t set_value(sl_config_t *cfg, const sl_cfg_key_t *k, const char
             }
             c += cl + (bar != NULL ? 1 : 0);
         }
-        return sl_error_set(err, SL_REJECT, "config_wrong_value", "%s: %s: expected one of %s, got \"%s\"",
-                            where, k->key, k->choices, text);
+        return sl_error_set(err, SL_REJECT, "config_wrong_value",
+                            "%s: %s: expected one of %s, got \"%s\"", where, k->key, k->choices,
+                            text);
     }
     case SL_CFG_BOOL: {
         bool b;
@@ -202,8 +203,8 @@ static sl_status_t walk_mapping(yaml_ctx_t *y, yaml_parser_t *p, const char *pre
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(p, &ev)) {
-            return sl_error_set(y->err, SL_REJECT, "config_yaml_syntax", "%s:%zu:%zu: %s",
-                                y->path, p->problem_mark.line + 1, p->problem_mark.column + 1,
+            return sl_error_set(y->err, SL_REJECT, "config_yaml_syntax", "%s:%zu:%zu: %s", y->path,
+                                p->problem_mark.line + 1, p->problem_mark.column + 1,
                                 p->problem != NULL ? p->problem : "YAML syntax error");
         }
         if (ev.type == YAML_MAPPING_END_EVENT) {
@@ -226,8 +227,8 @@ static sl_status_t walk_mapping(yaml_ctx_t *y, yaml_parser_t *p, const char *pre
 
         yaml_event_t val;
         if (!yaml_parser_parse(p, &val)) {
-            return sl_error_set(y->err, SL_REJECT, "config_yaml_syntax", "%s:%zu:%zu: %s",
-                                y->path, p->problem_mark.line + 1, p->problem_mark.column + 1,
+            return sl_error_set(y->err, SL_REJECT, "config_yaml_syntax", "%s:%zu:%zu: %s", y->path,
+                                p->problem_mark.line + 1, p->problem_mark.column + 1,
                                 p->problem != NULL ? p->problem : "YAML syntax error");
         }
         sl_status_t rc = SL_OK;
@@ -326,15 +327,17 @@ static sl_status_t load_yaml(sl_config_t *cfg, const char *path, sl_error_t *err
 static sl_status_t read_secret_file(sl_config_t *cfg, sl_error_t *err) {
     FILE *f = fopen(cfg->auth.secret_file, "rb");
     if (f == NULL) {
-        return sl_error_set(err, SL_REJECT, "config_unreadable", "auth.secret_file: cannot open %s: %s",
-                            cfg->auth.secret_file, strerror(errno));
+        return sl_error_set(err, SL_REJECT, "config_unreadable",
+                            "auth.secret_file: cannot open %s: %s", cfg->auth.secret_file,
+                            strerror(errno));
     }
     char buf[4097];
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     if (n == sizeof(buf)) {
         return sl_error_set(err, SL_REJECT, "config_out_of_range",
-                            "auth.secret_file: %s is larger than 4096 bytes", cfg->auth.secret_file);
+                            "auth.secret_file: %s is larger than 4096 bytes",
+                            cfg->auth.secret_file);
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
         n--;
@@ -379,12 +382,14 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (cfg->auth.tenant_claim[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "auth.tenant_claim: empty");
     }
-    const char *topics[] = {cfg->topics.raw,      cfg->topics.identity, cfg->topics.consent,
+    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
                             cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
     const char *names[] = {"raw", "identity", "consent", "decisions", "outcomes", "dead_letter"};
     for (size_t i = 0; i < 6; i++) {
         size_t tl = strlen(topics[i]);
-        if (tl == 0 || tl > 249 || strspn(topics[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != tl) {
+        if (tl == 0 || tl > 249 ||
+            strspn(topics[i],
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != tl) {
             return sl_error_set(err, SL_REJECT, "config_wrong_value",
                                 "topics.%s: \"%s\" is not a valid Kafka topic name", names[i],
                                 topics[i]);
@@ -437,8 +442,7 @@ sl_status_t sl_config_build(const char *path, const char *const *sets, size_t ns
         key[kl] = '\0';
         const sl_cfg_key_t *k = find_key(key);
         if (k == NULL) {
-            rc = sl_error_set(err, SL_REJECT, "config_unknown_key", "--set: unknown key '%s'",
-                              key);
+            rc = sl_error_set(err, SL_REJECT, "config_unknown_key", "--set: unknown key '%s'", key);
             break;
         }
         rc = set_value(cfg, k, eq + 1, "--set", err);
@@ -491,9 +495,9 @@ static void format_key(const sl_config_t *cfg, const sl_cfg_key_t *k, char *out,
     switch (k->type) {
     case SL_CFG_STRING:
     case SL_CFG_ENUM:
-        snprintf(out, n, "%s", (k->flags & SL_CFG_SECRET) && (*(char *const *)f)[0] != '\0'
-                                   ? "<redacted>"
-                                   : *(char *const *)f);
+        snprintf(out, n, "%s",
+                 (k->flags & SL_CFG_SECRET) && (*(char *const *)f)[0] != '\0' ? "<redacted>"
+                                                                              : *(char *const *)f);
         break;
     case SL_CFG_BOOL:
         snprintf(out, n, "%s", *(const bool *)f ? "true" : "false");
@@ -570,7 +574,9 @@ void sl_config_write_docs(FILE *out) {
             }
         } else if (k->min != 0 || k->max != 0) {
             snprintf(range, sizeof(range), "%" PRId64 " – %" PRId64 "%s", k->min, k->max,
-                     k->type == SL_CFG_DURATION ? " ms" : k->type == SL_CFG_SIZE ? " bytes" : "");
+                     k->type == SL_CFG_DURATION ? " ms"
+                     : k->type == SL_CFG_SIZE   ? " bytes"
+                                                : "");
         }
         fprintf(out, "| `%s` | %s%s | `%s` | %s | %s |\n", k->key, type_name(k->type),
                 (k->flags & SL_CFG_RESTART) ? ", restart" : "", k->def[0] != '\0' ? k->def : "\"\"",

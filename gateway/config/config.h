@@ -117,7 +117,8 @@ sl_config_t *sl_config_ref(sl_config_t *cfg);
 void sl_config_unref(sl_config_t *cfg);
 
 /* The process-wide current snapshot. publish takes its own reference and drops the previous
- * snapshot's (NULL unpublishes); acquire returns a new reference the caller must unref. Both are thread-safe. */
+ * snapshot's (NULL unpublishes); acquire returns a new reference the caller must unref. Both are
+ * thread-safe. */
 void sl_config_publish(sl_config_t *cfg);
 sl_config_t *sl_config_acquire(void);
 

@@ -27,8 +27,8 @@ static const sl_cfg_key_t keys[] = {
      "Kafka client.id of the producer."},
     {"kafka.linger", SL_CFG_DURATION, OFF(kafka.linger_ms), "5ms", 0, 1000, NULL, SL_CFG_RESTART,
      "How long the producer waits to fill a batch (linger.ms). Adds at most this to latency."},
-    {"kafka.delivery_timeout", SL_CFG_DURATION, OFF(kafka.delivery_timeout_ms), "30s", 1000,
-     900000, NULL, SL_CFG_RESTART,
+    {"kafka.delivery_timeout", SL_CFG_DURATION, OFF(kafka.delivery_timeout_ms), "30s", 1000, 900000,
+     NULL, SL_CFG_RESTART,
      "Time an event may wait for its acknowledgement (message.timeout.ms); after it the event is "
      "answered retryable. A request waits at most about this long."},
     {"kafka.queue_max_messages", SL_CFG_INT, OFF(kafka.queue_max_messages), "100000", 1, 10000000,
@@ -60,8 +60,8 @@ static const sl_cfg_key_t keys[] = {
      (int64_t)256 * 1024 * 1024, NULL, 0,
      "Largest request body. Decided from Content-Length before the body is read, counted for "
      "chunked bodies; over it the answer is 413."},
-    {"limits.max_events_per_batch", SL_CFG_INT, OFF(limits.max_events_per_batch), "1000", 1,
-     100000, NULL, 0, "Most events in one batch; over it the answer is 413."},
+    {"limits.max_events_per_batch", SL_CFG_INT, OFF(limits.max_events_per_batch), "1000", 1, 100000,
+     NULL, 0, "Most events in one batch; over it the answer is 413."},
     {"limits.max_json_depth", SL_CFG_INT, OFF(limits.max_json_depth), "16", 3, 256, NULL, 0,
      "Deepest nesting of objects and arrays in a JSON body (the batch object is depth 1); deeper "
      "bodies are refused with 400 before they are parsed."},
@@ -70,8 +70,8 @@ static const sl_cfg_key_t keys[] = {
     {"limits.max_header_bytes", SL_CFG_SIZE, OFF(limits.max_header_bytes), "16KiB", 2048,
      1024 * 1024, NULL, SL_CFG_RESTART,
      "Largest request head (request line and headers) over HTTP/1.1; over it the answer is 431."},
-    {"limits.max_token_bytes", SL_CFG_SIZE, OFF(limits.max_token_bytes), "8KiB", 256, 65536,
-     NULL, 0, "Longest bearer token accepted; longer ones are refused with 401 unread."},
+    {"limits.max_token_bytes", SL_CFG_SIZE, OFF(limits.max_token_bytes), "8KiB", 256, 65536, NULL,
+     0, "Longest bearer token accepted; longer ones are refused with 401 unread."},
 
     {"http.threads", SL_CFG_INT, OFF(http.threads), "0", 0, 256, NULL, SL_CFG_RESTART,
      "I/O threads of the public listener; 0 means one per CPU."},

@@ -3,13 +3,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-static const int codes[] = {200, 204, 207, 400, 401, 403, 404, 405, 408, 413, 415, 429, 431,
-                            500, 503};
+static const int codes[] = {200, 204, 207, 400, 401, 403, 404, 405,
+                            408, 413, 415, 429, 431, 500, 503};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 /* Upper bounds in microseconds of the latency histogram buckets. */
-static const uint64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,  50000,
-                                     100000, 250000, 500000,  1000000, 2500000, 5000000,
-                                     10000000, 30000000};
+static const uint64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,   50000,    100000,
+                                     250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
 #define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
 static atomic_uint_fast64_t requests[NCODES + 1]; /* last: any other status */
@@ -94,7 +93,8 @@ void sl_metrics_render(sl_buf_t *out) {
                      "# TYPE sluice_events_total counter\n");
     for (int o = 0; o < SL_OUT__COUNT; o++) {
         sl_buf_printf(out, "sluice_events_total{outcome=\"%s\"} %llu\n",
-                      sl_outcome_name((sl_outcome_t)o), (unsigned long long)atomic_load(&events[o]));
+                      sl_outcome_name((sl_outcome_t)o),
+                      (unsigned long long)atomic_load(&events[o]));
     }
     sl_buf_puts(out, "# HELP sluice_request_duration_seconds Time from request to response.\n"
                      "# TYPE sluice_request_duration_seconds histogram\n");

@@ -143,8 +143,8 @@ static const struct {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
 } stages[] = {
-    {"auth", sl_stage_auth},         {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
-    {"key", stage_key},              {"route", stage_route},      {"produce", stage_produce},
+    {"auth", sl_stage_auth}, {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
+    {"key", stage_key},      {"route", stage_route},      {"produce", stage_produce},
 };
 
 static void release(sl_request_t *req) {
@@ -176,8 +176,7 @@ void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
     release(ev->req);
 }
 
-void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *),
-                        void *ctx) {
+void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx) {
     req->on_complete = on_complete;
     req->ctx = ctx;
     for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {

@@ -32,8 +32,7 @@ bool sl_pipeline_draining(const sl_pipeline_t *pl);
 /* Run every stage for req, then call on_complete(req, ctx) exactly once — on this thread when
  * nothing was handed to Kafka, else on the sink's poll thread after the last delivery report.
  * The caller must not touch req between submit and on_complete. */
-void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *),
-                        void *ctx);
+void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx);
 
 /* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */
 sl_status_t sl_stage_auth(sl_request_t *req);

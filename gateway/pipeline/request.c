@@ -32,8 +32,8 @@ void sl_request_free(sl_request_t *req) {
     sl_config_unref(cfg);
 }
 
-sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code,
-                            const char *fmt, ...) {
+sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,
+                            ...) {
     if (req->fault != SL_FAULT_NONE) {
         return SL_REJECT;
     }

@@ -93,8 +93,8 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline);
 void sl_request_free(sl_request_t *req);
 
 /* Record a whole-request fault (the first one wins) and return SL_REJECT. */
-sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
 
 /* Per-event tallies, valid after on_complete. */
 typedef struct {

@@ -18,7 +18,9 @@ static void invalid(sl_event_t *ev, const char *code, const char *fmt, ...) {
     ev->outcome = SL_OUT_INVALID;
     ev->code = code;
     ev->message = sl_arena_strndup(ev->req->arena, msg,
-                                   n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+                                   n < 0                     ? 0
+                                   : (size_t)n < sizeof(msg) ? (size_t)n
+                                                             : sizeof(msg) - 1);
 }
 
 static const char *type_name(const json_t *v) {
@@ -88,8 +90,7 @@ static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max
 
 static void validate_event(sl_event_t *ev, int64_t max_id) {
     if (!json_is_object(ev->json)) {
-        invalid(ev, "not_an_object", "an event must be a JSON object, got %s",
-                type_name(ev->json));
+        invalid(ev, "not_an_object", "an event must be a JSON object, got %s", type_name(ev->json));
         return;
     }
     const char *user_id = NULL, *anonymous_id = NULL;

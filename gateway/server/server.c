@@ -53,7 +53,7 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_buf_printf(out, ",\"embedded\":%s},\"topics\":{",
                   sl_sink_embedded(app->sink) != NULL ? "true" : "false");
     const char *names[] = {"raw", "identity", "consent", "decisions", "outcomes", "dead_letter"};
-    const char *topics[] = {cfg->topics.raw,      cfg->topics.identity, cfg->topics.consent,
+    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
                             cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
     for (int i = 0; i < 6; i++) {
         sl_buf_printf(out, "%s\"%s\":", i > 0 ? "," : "", names[i]);
@@ -131,15 +131,16 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     printf("  public  http://%s  (POST /v1/events)\n", sl_http1_address(app->http));
     printf("  admin   http://%s  (/healthz /readyz /metrics /info, POST /-/reload)\n",
            sl_admin_address(app->admin));
-    printf("  kafka   %s%s\n", bootstrap, embedded ? "  (embedded broker; nothing kept on disk)" : "");
+    printf("  kafka   %s%s\n", bootstrap,
+           embedded ? "  (embedded broker; nothing kept on disk)" : "");
     printf("  topics  raw=%s identity=%s consent=%s decisions=%s outcomes=%s dead_letter=%s\n",
            cfg->topics.raw, cfg->topics.identity, cfg->topics.consent, cfg->topics.decisions,
            cfg->topics.outcomes, cfg->topics.dead_letter);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
-        char *token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim,
-                                   "dev", "developer", 24 * 3600, cfg->auth.issuer,
-                                   cfg->auth.audience, &err);
+        char *token =
+            sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim, "dev",
+                         "developer", 24 * 3600, cfg->auth.issuer, cfg->auth.audience, &err);
         if (token != NULL) {
             printf("  token   %s\n", token);
             printf("          (development token: tenant \"dev\", valid 24h, signed with a key "

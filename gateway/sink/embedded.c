@@ -24,7 +24,7 @@ sl_status_t sl_embedded_new(const sl_config_t *cfg, sl_embedded_t **out, sl_erro
         return sl_error_set(err, SL_ERROR, "embedded_start",
                             "embedded broker: could not start the mock cluster");
     }
-    const char *topics[] = {cfg->topics.raw,      cfg->topics.identity, cfg->topics.consent,
+    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
                             cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(

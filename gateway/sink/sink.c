@@ -78,8 +78,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    sl_log(level <= 3 ? SL_LOG_ERROR : level <= 5 ? SL_LOG_WARN : SL_LOG_DEBUG, "kafka %s: %s",
-           fac, buf);
+    sl_log(level <= 3   ? SL_LOG_ERROR
+           : level <= 5 ? SL_LOG_WARN
+                        : SL_LOG_DEBUG,
+           "kafka %s: %s", fac, buf);
 }
 
 static void *poll_main(void *arg) {
@@ -211,9 +213,9 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
         sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s", errstr);
         goto fail;
     }
-    const char *names[NTOPICS] = {cfg->topics.raw,       cfg->topics.identity,
-                                  cfg->topics.consent,   cfg->topics.decisions,
-                                  cfg->topics.outcomes,  cfg->topics.dead_letter};
+    const char *names[NTOPICS] = {cfg->topics.raw,      cfg->topics.identity,
+                                  cfg->topics.consent,  cfg->topics.decisions,
+                                  cfg->topics.outcomes, cfg->topics.dead_letter};
     for (int i = 0; i < NTOPICS; i++) {
         sink->topics[i] = rd_kafka_topic_new(sink->rk, names[i], NULL);
     }

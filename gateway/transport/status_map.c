@@ -63,8 +63,8 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
         out->http_status = 200;
         out->grpc_status = GRPC_OK;
     }
-    out->retry_after = out->http_status == 503 || out->http_status == 207 ||
-                       out->http_status == 429;
+    out->retry_after =
+        out->http_status == 503 || out->http_status == 207 || out->http_status == 429;
     out->retry_after_s = (int)((req->cfg->http.retry_after_ms + 999) / 1000);
     sl_buf_init(&out->body, req->arena, 256 + req->n_events * 16);
     sl_response_render(req, &out->body);

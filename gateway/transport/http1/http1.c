@@ -22,7 +22,7 @@ struct sl_http1 {
     atomic_int active;
 };
 
-typedef enum { ST_READING, ST_SUBMITTED, ST_ANSWERED } state_t;
+typedef enum { ST_READING, ST_DISCARDING, ST_SUBMITTED, ST_ANSWERED } state_t;
 
 typedef struct {
     sl_http1_t *srv;
@@ -34,6 +34,7 @@ typedef struct {
     size_t len;
     size_t cap;
     int64_t max_body;
+    uint64_t discarded;
     atomic_bool complete;
     atomic_int refs; /* libmicrohttpd's, plus the pipeline's while submitted */
 } ctx_t;
@@ -49,8 +50,8 @@ static void ctx_unref(ctx_t *c) {
 }
 
 static enum MHD_Result send_answer(ctx_t *c, sl_answer_t *a, const char *allow) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(a->body.len, a->body.data,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(a->body.len, a->body.data, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (a->retry_after) {
         char ra[16];
@@ -140,8 +141,8 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     }
     cl_scan_t cl = {0, NULL, false};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_cl, &cl);
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (cl.conflict) {
         return fail_early(c, SL_FAULT_BAD_REQUEST, "conflicting_content_length",
                           "the request has conflicting Content-Length headers", NULL);
@@ -160,9 +161,8 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
         }
         if (n > (unsigned long long)c->max_body) {
             char msg[160];
-            snprintf(msg, sizeof(msg),
-                     "the body is %llu bytes, over limits.max_body_bytes (%lld)", n,
-                     (long long)c->max_body);
+            snprintf(msg, sizeof(msg), "the body is %llu bytes, over limits.max_body_bytes (%lld)",
+                     n, (long long)c->max_body);
             return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
         }
         c->cap = n;
@@ -172,9 +172,8 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     c->body = sl_arena_alloc(c->req->arena, c->cap + 1);
 
     sl_request_t *req = c->req;
-    req->media_type =
-        media_type(req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_CONTENT_TYPE));
+    req->media_type = media_type(
+        req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
@@ -211,9 +210,8 @@ static bool append(ctx_t *c, const char *data, size_t n) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     sl_http1_t *srv = cls;
     ctx_t *c = *con_cls;
@@ -236,11 +234,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case ST_READING:
         if (*upload_data_size > 0) {
             if (!append(c, upload_data, *upload_data_size)) {
-                char msg[128];
-                snprintf(msg, sizeof(msg), "the body is over limits.max_body_bytes (%lld)",
-                         (long long)c->max_body);
-                *upload_data_size = 0;
-                return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
+                /* A chunked body went over the limit. libmicrohttpd 0.9 cannot answer in the
+                 * middle of a body, so the rest is read and dropped (nothing is kept) and the
+                 * 413 goes out when it ends. */
+                c->state = ST_DISCARDING;
+                c->discarded = c->len + *upload_data_size;
             }
             *upload_data_size = 0;
             return MHD_YES;
@@ -257,6 +255,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_suspend_connection(conn);
         sl_pipeline_submit(c->req, on_complete, c);
         return MHD_YES;
+    case ST_DISCARDING:
+        if (*upload_data_size > 0) {
+            c->discarded += *upload_data_size;
+            *upload_data_size = 0;
+            /* Past this much, stop reading and close: the client is not listening. */
+            return c->discarded > 4 * (uint64_t)c->max_body + (1u << 20) ? MHD_NO : MHD_YES;
+        }
+        {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "the chunked body is over limits.max_body_bytes (%lld); %llu bytes were sent",
+                     (long long)c->max_body, (unsigned long long)c->discarded);
+            return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
+        }
     case ST_SUBMITTED:
         if (!atomic_load(&c->complete)) {
             return MHD_YES;
@@ -319,12 +331,11 @@ sl_status_t sl_http1_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_h
     h->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
             MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->http.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(cfg->http.idle_timeout_ms / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-        MHD_OPTION_END);
+        0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->http.idle_timeout_ms / 1000),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (h->daemon == NULL) {
         close(h->fd);
         free(h);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sluice needs, only those missing.
+#   scripts/deps.sh          build and run
+#   scripts/deps.sh --test   also what the tests need (Criterion, kcat, Java + Maven for the
+#                            Kafka broker, nghttp2 client tools)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev
+      protobuf-c-compiler protobuf-compiler librdkafka-dev libjansson-dev libjwt-dev libyaml-dev
+      libssl-dev zlib1g-dev curl)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(libcriterion-dev kcat python3 nghttp2-client)
+  command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

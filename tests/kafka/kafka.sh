@@ -23,7 +23,7 @@
 #                            jars go to $SLUICE_KAFKA_HOME/libs
 #   SLUICE_KAFKA_HEAP        JVM heap options (default "-Xms128m -Xmx512m")
 #   SLUICE_KAFKA_JVM_OPTS    replaces the default GC/JIT flags
-#   SLUICE_KAFKA_CDS=0       don't create/use the AppCDS archive (see below)
+#   SLUICE_KAFKA_CDS=0       don't create/use the AppCDS archive (see CDS_ARCHIVE)
 #   SLUICE_KAFKA_EXTRA_PROPS extra server.properties lines (newline-separated),
 #                            appended at start; later keys win
 #   SLUICE_KAFKA_START_TIMEOUT  seconds to wait for readiness (default 90)
@@ -418,6 +418,8 @@ cmd_create_topic() {
   need_kcat
   cmd_fetch
   [[ -f "$dir/log4j2-tools.xml" ]] || write_tools_log4j "$dir"
+  # Fail fast: with nobody listening TopicCommand only gives up after 60 s.
+  port_busy "$port" || die "no broker listening on 127.0.0.1:$port"
   local cds_opts=()
   mapfile -t cds_opts < <(cds_use_opts)
   # shellcheck disable=SC2086

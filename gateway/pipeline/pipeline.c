@@ -64,10 +64,9 @@ static sl_status_t stage_key(sl_request_t *req) {
         }
         const char *names[] = {"user_id", "anonymous_id"};
         for (size_t k = 0; k < 2 && ev->key == NULL; k++) {
-            json_t *v = json_object_get(ev->json, names[k]);
-            if (json_is_string(v) && json_string_length(v) > 0) {
-                ev->key = json_string_value(v);
-                ev->key_len = json_string_length(v);
+            int64_t v = sl_json_get(&req->doc, ev->node, names[k]);
+            if (v >= 0 && req->doc.nodes[v].type == SL_JSON_STRING && req->doc.nodes[v].len > 0) {
+                sl_json_str(&req->doc, (uint32_t)v, req->arena, &ev->key, &ev->key_len);
             }
         }
     }
@@ -84,11 +83,6 @@ static sl_status_t stage_route(sl_request_t *req) {
     return SL_OK;
 }
 
-static int dump_to_buf(const char *p, size_t n, void *data) {
-    sl_buf_append(data, p, n);
-    return 0;
-}
-
 static sl_status_t stage_produce(sl_request_t *req) {
     sl_pipeline_t *pl = req->pipeline;
     if (sl_pipeline_draining(pl)) {
@@ -102,26 +96,24 @@ static sl_status_t stage_produce(sl_request_t *req) {
     }
     char received[25];
     sl_time_format_rfc3339(req->received_at_ms, received);
-    sl_buf_t value;
-    sl_buf_init(&value, req->arena, 1024);
     for (size_t i = 0; i < req->n_events; i++) {
         sl_event_t *ev = &req->events[i];
         if (ev->outcome != SL_OUT_PENDING) {
             continue;
         }
-        value.len = 0;
-        json_dump_callback(ev->json, dump_to_buf, &value, JSON_COMPACT);
+        /* The event's own bytes, as the client sent them (validated JSON, unique keys). */
+        const sl_json_node_t *nd = &req->doc.nodes[ev->node];
         sl_header_t headers[] = {
-            {"event_id", ev->event_id, strlen(ev->event_id)},
-            {"type", ev->type, strlen(ev->type)},
+            {"event_id", ev->event_id, ev->event_id_len},
+            {"type", ev->type, ev->type_len},
             {"received_at", received, strlen(received)},
         };
         sl_msg_t msg = {
             .topic = ev->topic,
             .key = ev->key,
             .key_len = ev->key_len,
-            .value = value.data,
-            .value_len = value.len,
+            .value = req->doc.src + nd->start,
+            .value_len = nd->len,
             .headers = headers,
             .n_headers = sizeof(headers) / sizeof(headers[0]),
             .timestamp_ms = req->received_at_ms,

@@ -39,11 +39,6 @@ sl_status_t sl_stage_auth(sl_request_t *req);
 sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 
-/* Bounded scan of a JSON text before it is parsed: the deepest nesting of objects/arrays and
- * the most elements of any array directly inside the top-level value. Returns 0, or -1 when the
- * nesting exceeds max_depth (the scan stops there). Does not validate JSON otherwise. */
-int sl_json_prescan(const char *s, size_t n, int max_depth, size_t *max_top_array);
-
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);
 

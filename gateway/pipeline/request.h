@@ -8,7 +8,6 @@
 #ifndef SL_PIPELINE_REQUEST_H
 #define SL_PIPELINE_REQUEST_H
 
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +15,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "core/arena.h"
+#include "core/json.h"
 #include "core/status.h"
 
 /* Whole-request faults. transport/status_map.c is the only place that turns them into HTTP
@@ -41,9 +41,11 @@ struct sl_pipeline;
 
 typedef struct {
     sl_request_t *req;
-    json_t *json; /* borrowed from the batch tree */
-    const char *event_id;
+    uint32_t node;        /* the event's value in req->doc */
+    const char *event_id; /* decoded; not NUL-terminated: use the lengths */
+    size_t event_id_len;
     const char *type;
+    size_t type_len;
     const char *key; /* NULL: produced without a key */
     size_t key_len;
     const char *topic;
@@ -72,8 +74,8 @@ struct sl_request {
 
     /* Set by stages. */
     sl_principal_t principal;
-    json_t *batch;
-    const char *batch_id;
+    sl_json_doc_t doc;    /* the parsed body; node 0 is the batch object */
+    const char *batch_id; /* NUL-terminated, or NULL */
     sl_event_t *events;
     size_t n_events;
     sl_fault_t fault;

@@ -36,7 +36,7 @@ void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
         }
         sl_buf_printf(out, "%s{\"index\":%zu,\"event_id\":", first ? "" : ",", i);
         if (ev->event_id != NULL) {
-            sl_buf_json_string(out, ev->event_id, strlen(ev->event_id));
+            sl_buf_json_string(out, ev->event_id, ev->event_id_len);
         } else {
             sl_buf_puts(out, "null");
         }

@@ -23,55 +23,42 @@ static void invalid(sl_event_t *ev, const char *code, const char *fmt, ...) {
                                                              : sizeof(msg) - 1);
 }
 
-static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
+/* A timestamp node: RFC 3339 string or non-negative integer epoch milliseconds. 0 on success. */
+static int timestamp(sl_request_t *req, uint32_t node, int64_t *ms) {
+    const sl_json_node_t *nd = &req->doc.nodes[node];
+    if (nd->type == SL_JSON_STRING) {
+        const char *s;
+        size_t len;
+        sl_json_str(&req->doc, node, req->arena, &s, &len);
+        return sl_time_parse_rfc3339(s, len, ms);
     }
-    return "a value";
-}
-
-/* A timestamp: RFC 3339 string or integer epoch milliseconds. 0 on success. */
-static int timestamp(const json_t *v, int64_t *ms) {
-    if (json_is_string(v)) {
-        return sl_time_parse_rfc3339(json_string_value(v), json_string_length(v), ms);
-    }
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *ms = json_integer_value(v);
+    if (sl_json_int(&req->doc, node, ms) == 0 && *ms >= 0) {
         return 0;
     }
     return -1;
 }
 
-/* A string field of at most max bytes. Returns 1 when present and valid, 0 when absent, -1 when
- * invalid (and marks the event). */
-static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max,
-                    const char **out) {
-    json_t *v = json_object_get(ev->json, name);
-    if (v == NULL || json_is_null(v)) {
+/* A string member of at most max bytes. Returns 1 when present and valid, 0 when absent,
+ * -1 when invalid (and marks the event). */
+static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max, const char **out,
+                    size_t *out_len) {
+    sl_request_t *req = ev->req;
+    int64_t v = sl_json_get(&req->doc, ev->node, name);
+    if (v < 0 || req->doc.nodes[v].type == SL_JSON_NULL) {
         if (required) {
             invalid(ev, "missing_field", "%s: required field is missing", name);
             return -1;
         }
         return 0;
     }
-    if (!json_is_string(v)) {
-        invalid(ev, "wrong_type", "%s: expected a string, got %s", name, type_name(v));
+    if (req->doc.nodes[v].type != SL_JSON_STRING) {
+        invalid(ev, "wrong_type", "%s: expected a string, got %s", name,
+                sl_json_type_phrase((sl_json_type_t)req->doc.nodes[v].type));
         return -1;
     }
-    size_t len = json_string_length(v);
+    const char *s;
+    size_t len;
+    sl_json_str(&req->doc, (uint32_t)v, req->arena, &s, &len);
     if (len == 0) {
         if (required) {
             invalid(ev, "missing_field", "%s: must not be empty", name);
@@ -84,45 +71,50 @@ static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max
                 (long long)max);
         return -1;
     }
-    *out = json_string_value(v);
+    *out = s;
+    *out_len = len;
     return 1;
 }
 
 static void validate_event(sl_event_t *ev, int64_t max_id) {
-    if (!json_is_object(ev->json)) {
-        invalid(ev, "not_an_object", "an event must be a JSON object, got %s", type_name(ev->json));
+    sl_request_t *req = ev->req;
+    const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+    if (nd->type != SL_JSON_OBJECT) {
+        invalid(ev, "not_an_object", "an event must be a JSON object, got %s",
+                sl_json_type_phrase((sl_json_type_t)nd->type));
         return;
     }
-    const char *user_id = NULL, *anonymous_id = NULL;
-    if (id_field(ev, "event_id", true, max_id, &ev->event_id) < 0 ||
-        id_field(ev, "type", true, max_id, &ev->type) < 0 ||
-        id_field(ev, "user_id", false, max_id, &user_id) < 0 ||
-        id_field(ev, "anonymous_id", false, max_id, &anonymous_id) < 0) {
+    const char *id;
+    size_t id_len;
+    if (id_field(ev, "event_id", true, max_id, &ev->event_id, &ev->event_id_len) < 0 ||
+        id_field(ev, "type", true, max_id, &ev->type, &ev->type_len) < 0 ||
+        id_field(ev, "user_id", false, max_id, &id, &id_len) < 0 ||
+        id_field(ev, "anonymous_id", false, max_id, &id, &id_len) < 0) {
         return;
     }
-    json_t *occurred = json_object_get(ev->json, "occurred_at");
-    if (occurred == NULL || json_is_null(occurred)) {
+    int64_t occurred = sl_json_get(&req->doc, ev->node, "occurred_at");
+    if (occurred < 0 || req->doc.nodes[occurred].type == SL_JSON_NULL) {
         invalid(ev, "missing_field", "occurred_at: required field is missing");
         return;
     }
-    if (timestamp(occurred, &ev->occurred_at_ms) != 0) {
-        if (json_is_string(occurred)) {
+    if (timestamp(req, (uint32_t)occurred, &ev->occurred_at_ms) != 0) {
+        const sl_json_node_t *o = &req->doc.nodes[occurred];
+        if (o->type == SL_JSON_STRING) {
             invalid(ev, "invalid_timestamp",
-                    "occurred_at: \"%.40s\" is not an RFC 3339 timestamp or epoch milliseconds",
-                    json_string_value(occurred));
+                    "occurred_at: \"%.*s\" is not an RFC 3339 timestamp or epoch milliseconds",
+                    (int)(o->len > 40 ? 40 : o->len), req->doc.src + o->start);
         } else {
             invalid(ev, "invalid_timestamp",
                     "occurred_at: expected an RFC 3339 string or epoch milliseconds, got %s",
-                    type_name(occurred));
+                    sl_json_type_phrase((sl_json_type_t)o->type));
         }
-        return;
     }
 }
 
 sl_status_t sl_stage_validate(sl_request_t *req) {
-    json_t *sent_at = json_object_get(req->batch, "sent_at");
+    int64_t sent_at = sl_json_get(&req->doc, 0, "sent_at");
     int64_t ms;
-    if (sent_at != NULL && timestamp(sent_at, &ms) != 0) {
+    if (sent_at >= 0 && timestamp(req, (uint32_t)sent_at, &ms) != 0) {
         return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "invalid_timestamp",
                                "sent_at: expected an RFC 3339 string or epoch milliseconds");
     }

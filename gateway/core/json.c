@@ -102,14 +102,15 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 static const bool plain[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
     R16(false), R16(false), /* 0x00-0x1f: control characters */
-    true, true, false, true, true, true, true, true, true, true, true, true, true, true, true,
-    true, /* 0x20-0x2f, '"' at 0x22 */
-    R16(true), R16(true),
-    true, true, true, true, true, true, true, true, true, true, true, true, false, true, true,
-    true, /* 0x50-0x5f, '\\' at 0x5c */
-    R16(true), R16(true), /* 0x60-0x7f */
-    R16(false), R16(false), R16(false), R16(false), R16(false), R16(false), R16(false),
-    R16(false), /* 0x80-0xff: UTF-8, checked separately */
+    true,       true,       false,      true,       true,       true,
+    true,       true,       true,       true,       true,       true,
+    true,       true,       true,       true, /* 0x20-0x2f, '"' at 0x22 */
+    R16(true),  R16(true),  true,       true,       true,       true,
+    true,       true,       true,       true,       true,       true,
+    true,       true,       false,      true,       true,       true, /* 0x50-0x5f, '\\' at 0x5c */
+    R16(true),  R16(true),                                            /* 0x60-0x7f */
+    R16(false), R16(false), R16(false), R16(false), R16(false), R16(false),
+    R16(false), R16(false), /* 0x80-0xff: UTF-8, checked separately */
 #undef R16
 };
 

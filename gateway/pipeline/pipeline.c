@@ -141,6 +141,15 @@ static const struct {
 
 static void release(sl_request_t *req) {
     if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) == 1) {
+        /* Counted here, not when the answer is written: a client that hung up still had its
+         * events produced. */
+        sl_tally_t t;
+        sl_request_tally(req, &t);
+        for (int o = 0; o < SL_OUT__COUNT; o++) {
+            if (t.by_outcome[o] > 0) {
+                sl_metrics_events((sl_outcome_t)o, t.by_outcome[o]);
+            }
+        }
         req->on_complete(req, req->ctx);
     }
 }

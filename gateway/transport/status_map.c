@@ -6,6 +6,10 @@
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 
+void sl_answer_unsent(sl_request_t *req) {
+    sl_metrics_request(SL_STATUS_CLIENT_GONE, sl_time_mono_ns() - req->start_ns);
+}
+
 /* gRPC status numbers (grpc/status.h) */
 enum {
     GRPC_OK = 0,
@@ -34,6 +38,7 @@ static const struct {
     [SL_FAULT_UNSUPPORTED_MEDIA_TYPE] = {415, GRPC_INVALID_ARGUMENT},
     [SL_FAULT_RATE_LIMITED] = {429, GRPC_RESOURCE_EXHAUSTED},
     [SL_FAULT_UNAVAILABLE] = {503, GRPC_UNAVAILABLE},
+    [SL_FAULT_NOT_IMPLEMENTED] = {501, GRPC_UNIMPLEMENTED},
     [SL_FAULT_INTERNAL] = {500, GRPC_INTERNAL},
 };
 
@@ -68,11 +73,6 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
     out->retry_after_s = (int)((req->cfg->http.retry_after_ms + 999) / 1000);
     sl_buf_init(&out->body, req->arena, 256 + req->n_events * 16);
     sl_response_render(req, &out->body);
-    for (int o = 0; o < SL_OUT__COUNT; o++) {
-        if (t.by_outcome[o] > 0) {
-            sl_metrics_events((sl_outcome_t)o, t.by_outcome[o]);
-        }
-    }
     sl_metrics_request(out->http_status, sl_time_mono_ns() - req->start_ns);
 }
 

@@ -24,9 +24,15 @@ int sl_fault_grpc_status(sl_fault_t fault);
 
 /* The answer for a completed request: status from the fault or the per-event tally (200 when
  * every event has a final outcome, 207 when some are retryable, 503 when all are), the body from
- * sl_response_render. Records the request and event metrics. Call once per request, on the
- * transport's thread, after on_complete. */
+ * sl_response_render. Records the request metrics (the pipeline records the events). Call once
+ * per request, on the transport's thread, after on_complete. */
 void sl_answer_build(sl_request_t *req, sl_answer_t *out);
+
+/* Status recorded for a request whose client left before its answer could be written. */
+#define SL_STATUS_CLIENT_GONE 499
+
+/* Records a submitted request that was never answered because its client went away. */
+void sl_answer_unsent(sl_request_t *req);
 
 /* An answer for a fault found by the transport itself before a request could be built (e.g.
  * 413 from Content-Length, 503 while draining): same body shape, same metrics. */

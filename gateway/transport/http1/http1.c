@@ -42,6 +42,9 @@ typedef struct {
 static void ctx_unref(ctx_t *c) {
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
         if (c->submitted) {
+            if (c->state != ST_ANSWERED) {
+                sl_answer_unsent(c->req);
+            }
             atomic_fetch_sub(&c->srv->active, 1);
         }
         sl_request_free(c->req);
@@ -150,6 +153,11 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     if (cl.count > 0 && te != NULL) {
         return fail_early(c, SL_FAULT_BAD_REQUEST, "content_length_with_transfer_encoding",
                           "the request has both Content-Length and Transfer-Encoding", NULL);
+    }
+    if (te != NULL && strcasecmp(te, "chunked") != 0) {
+        /* libmicrohttpd would wait for a body it cannot frame (RFC 9112 6.1: answer 501). */
+        return fail_early(c, SL_FAULT_NOT_IMPLEMENTED, "unsupported_transfer_encoding",
+                          "only Transfer-Encoding: chunked is supported", NULL);
     }
     c->max_body = cfg->limits.max_body_bytes;
     if (cl.count > 0) {

@@ -1,0 +1,460 @@
+"""Shared helpers for sluice's integration tests (standard library only).
+
+Each test module starts its own `sluice serve` against the real Kafka broker that the
+ctest fixture `kafka_start` launched (tests/kafka/kafka.sh) and reads back what landed in
+Kafka with kcat.  The environment comes from tests/integration/CMakeLists.txt:
+
+  SLUICE_BIN        the sluice binary under test
+  KAFKA_SH          tests/kafka/kafka.sh
+  KAFKA_DIR         the broker's directory (for pause/resume)
+  KAFKA_BOOTSTRAP   127.0.0.1:PORT
+
+Topics are shared between tests of one broker run: every test tags its events with ids
+unique to the run and filters what it reads by them.
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+SECRET = "sluice-integration-secret-0123456789abcdef"  # >= 32 bytes
+RAW_TOPIC = "sluice.raw"
+STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decisions",
+                "sluice.outcomes", "sluice.dead-letter"]
+RETRYABLE_CODES = {"kafka_timeout", "kafka_not_acknowledged", "queue_full",
+                   "kafka_unavailable", "shutting_down"}
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SOURCE_DIR = os.environ.get(
+    "SLUICE_SOURCE_DIR",
+    os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set; run the integration tests through ctest "
+                           f"(ctest --test-dir BUILD -L integration)")
+    return value
+
+
+def sluice_bin():
+    return env("SLUICE_BIN")
+
+
+def bootstrap():
+    return env("KAFKA_BOOTSTRAP")
+
+
+def unique(prefix):
+    """A run-unique id prefix, e.g. 'pub-3f2a9c1d'."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def check_sanitizer_output(testcase, text, what="sluice"):
+    for marker in SANITIZER_MARKERS:
+        if marker in text:
+            testcase.fail(f"{what} reported a sanitizer error ({marker!r}):\n{text[-8000:]}")
+
+
+def event(event_id, **fields):
+    ev = {"event_id": event_id, "type": fields.pop("type", "page_view"),
+          "occurred_at": fields.pop("occurred_at", "2026-01-02T03:04:05.678Z")}
+    ev.update(fields)
+    return ev
+
+
+def batch(events, batch_id=None, **extra):
+    b = {"batch_id": batch_id or unique("batch"), "sent_at": "2026-01-02T03:04:06Z",
+         "events": events}
+    b.update(extra)
+    return b
+
+
+# ------------------------------------------------------------------- tokens ----
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims, secret=SECRET, header=None):
+    """An HS256 JWT built here, for tokens `sluice token` will not mint (expired, foreign key)."""
+    header = header or {"alg": "HS256", "typ": "JWT"}
+    signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                     _b64(json.dumps(claims, separators=(",", ":")).encode()))
+    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(sig)
+
+
+def mint_token(tenant="t1", secret=SECRET, extra_args=()):
+    p = subprocess.run([sluice_bin(), "token", "--set", f"auth.secret={secret}",
+                        "--tenant", tenant, *extra_args],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"sluice token failed ({p.returncode}): {p.stderr}")
+    for marker in SANITIZER_MARKERS:
+        if marker in p.stderr:
+            raise RuntimeError(f"sluice token: sanitizer error:\n{p.stderr}")
+    return p.stdout.strip()
+
+
+# --------------------------------------------------------------------- HTTP ----
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def error_code(self):
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"].get("code")
+        return None
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:600]!r}>"
+
+
+def http_request(addr, method, path, body=None, headers=None, timeout=30):
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def post_events(addr, payload, token, content_type="application/json", extra_headers=None,
+                timeout=60):
+    """POST /v1/events. payload: a dict/list (JSON-encoded here) or bytes/str sent as is."""
+    if isinstance(payload, (dict, list)):
+        payload = json.dumps(payload).encode()
+    elif isinstance(payload, str):
+        payload = payload.encode()
+    headers = {}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    headers.update(extra_headers or {})
+    return http_request(addr, "POST", "/v1/events", payload, headers, timeout=timeout)
+
+
+def read_http_response(sock, timeout):
+    """Reads one HTTP/1.1 response (status line, headers, Content-Length body) from sock.
+    Returns a Response, or None if the peer closed before a full head arrived."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no response head within {timeout}s; got {data[:200]!r}")
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.append((k.strip(), v.strip()))
+    length = None
+    for k, v in headers:
+        if k.lower() == "content-length":
+            length = int(v)
+    if length is None:
+        length = 0
+    while len(rest) < length:
+        if time.monotonic() > deadline:
+            raise TimeoutError("response body incomplete")
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return Response(status, headers, rest[:length])
+
+
+def raw_exchange(addr, data, timeout=10):
+    """Sends raw bytes on a fresh connection and reads one response."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(data)
+        return read_http_response(s, timeout)
+
+
+# -------------------------------------------------------------------- Kafka ----
+
+def kafka_sh(*args, timeout=180):
+    p = subprocess.run(["bash", env("KAFKA_SH"), *args], capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"kafka.sh {' '.join(args)} failed ({p.returncode}):\n"
+                           f"{p.stdout}\n{p.stderr}")
+    return p
+
+
+def kafka_running():
+    p = subprocess.run(["bash", env("KAFKA_SH"), "status", env("KAFKA_DIR")],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode == 0
+
+
+def read_topic(topic=RAW_TOPIC, timeout=60):
+    """Every message of the topic, as kcat -J dicts with 'headers' turned into a dict and
+    'value' the payload string."""
+    p = subprocess.run(["kcat", "-C", "-b", bootstrap(), "-t", topic, "-o", "beginning", "-e",
+                        "-J", "-q"], capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"kcat failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
+    out = []
+    for line in p.stdout.decode("utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = json.loads(line)
+        flat = m.get("headers") or []
+        m["headers_list"] = flat
+        m["headers"] = {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+        out.append(m)
+    return out
+
+
+def messages_by_event_id(topic=RAW_TOPIC, prefix=None):
+    """{event_id header: [messages]} for the messages whose event_id starts with prefix."""
+    by_id = {}
+    for m in read_topic(topic):
+        eid = m["headers"].get("event_id")
+        if eid is None or (prefix is not None and not eid.startswith(prefix)):
+            continue
+        by_id.setdefault(eid, []).append(m)
+    return by_id
+
+
+def wait_for_event_ids(ids, topic=RAW_TOPIC, prefix=None, timeout=20):
+    """Reads the topic until every id in ids is there (or timeout). Returns the last
+    {event_id: [messages]} map (filtered by prefix when given)."""
+    ids = set(ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        by_id = messages_by_event_id(topic, prefix)
+        if ids <= set(by_id) or time.monotonic() > deadline:
+            return by_id
+        time.sleep(0.5)
+
+
+# ------------------------------------------------------------------- sluice ----
+
+class Sluice:
+    """One `sluice serve` process, started against the test broker."""
+
+    def __init__(self, sets=(), secret=SECRET, config=None):
+        self.config = config
+        self.sets = ["kafka.brokers=" + bootstrap(), f"auth.secret={secret}",
+                     "listen.http=127.0.0.1:0", "listen.admin=127.0.0.1:0", *sets]
+        self.proc = None
+        self.stdout_lines = []
+        self.public = None
+        self.admin = None
+        self.kafka_line = None
+        self.tmpdir = tempfile.mkdtemp(prefix="sluice-it-")
+        self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
+        self.returncode = None
+
+    def start(self, ready_timeout=60, wait_ready=True):
+        args = [sluice_bin(), "serve"]
+        if self.config is not None:
+            args += ["--config", self.config]
+        for s in self.sets:
+            args += ["--set", s]
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     stdin=subprocess.DEVNULL)
+        banner_done = threading.Event()
+
+        def pump():
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.stdout_lines.append(line)
+                m = re.match(r"\s*public\s+http://(\S+)", line)
+                if m:
+                    self.public = m.group(1)
+                m = re.match(r"\s*admin\s+http://(\S+)", line)
+                if m:
+                    self.admin = m.group(1)
+                m = re.match(r"\s*kafka\s+(\S+)", line)
+                if m:
+                    self.kafka_line = m.group(1)
+                if line.startswith("ready for traffic"):
+                    banner_done.set()
+            banner_done.set()
+
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
+        if not banner_done.wait(ready_timeout) or self.public is None or self.admin is None:
+            self.kill()
+            raise RuntimeError(f"sluice did not print its banner; stdout={self.stdout_lines}\n"
+                               f"stderr={self.stderr()[-4000:]}")
+        if wait_ready:
+            try:
+                self.wait_ready(ready_timeout)
+            except BaseException:
+                self.kill()
+                raise
+        return self
+
+    def wait_ready(self, timeout=60, want=200):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sluice exited ({self.proc.returncode}) while waiting for "
+                                   f"/readyz; stderr:\n{self.stderr()[-4000:]}")
+            try:
+                last = self.admin_get("/readyz", timeout=5)
+                if last.status == want:
+                    return last
+            except OSError as e:
+                last = e
+            time.sleep(0.1)
+        raise RuntimeError(f"/readyz did not answer {want} within {timeout}s (last: {last!r})")
+
+    def admin_get(self, path, timeout=10):
+        return http_request(self.admin, "GET", path, timeout=timeout)
+
+    def post(self, payload, token, **kw):
+        return post_events(self.public, payload, token, **kw)
+
+    def metrics(self):
+        r = self.admin_get("/metrics")
+        if r.status != 200:
+            raise RuntimeError(f"/metrics answered {r.status}")
+        return parse_metrics(r.raw.decode())
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=60):
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"sluice did not exit within {timeout}s; stderr:\n"
+                               f"{self.stderr()[-4000:]}")
+        self._close_pipes()
+        return self.returncode
+
+    def _close_pipes(self):
+        if getattr(self, "_pump", None) is not None:
+            self._pump.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if getattr(self, "_stderr", None) is not None:
+            self._stderr.close()
+
+    def stop(self, timeout=60):
+        """SIGTERM, wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def cleanup(self):
+        self.kill()
+        self._close_pipes()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def parse_metrics(text):
+    """{'name{labels}': float} for every sample line of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            pass
+    return out
+
+
+class SluiceTestCase(unittest.TestCase):
+    """Starts one sluice per TestCase class (with SETS) and stops it with SIGTERM in
+    tearDownClass, failing if it does not exit 0 or if a sanitizer reported an error."""
+
+    SETS = ()
+    sluice = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sluice = Sluice(cls.SETS)
+        try:
+            cls.sluice.start()
+            cls.token = mint_token("t1")
+        except BaseException:
+            cls.sluice.cleanup()  # tearDownClass does not run when setUpClass fails
+            cls.sluice = None
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        s = cls.sluice
+        if s is None:
+            return
+        try:
+            rc = s.stop()
+            err = s.stderr()
+            checker = unittest.TestCase()
+            check_sanitizer_output(checker, err)
+            if rc != 0:
+                raise AssertionError(f"sluice exited with {rc} after SIGTERM (want 0); "
+                                     f"stderr:\n{err[-4000:]}")
+        finally:
+            s.cleanup()
+
+    def post(self, payload, token=None, **kw):
+        return self.sluice.post(payload, self.token if token is None else token, **kw)
+
+
+def main():
+    # Verbose output for ctest --output-on-failure; buffered so passing tests stay quiet.
+    unittest.main(verbosity=2, buffer=False)
+
+
+if __name__ == "__main__":
+    sys.exit("sluice_it.py is a helper module; run the test_*.py files")

@@ -1,0 +1,241 @@
+"""POST /v1/events against a real broker: what is answered and what lands in Kafka."""
+
+import calendar
+import json
+import re
+import threading
+import time
+
+import sluice_it as it
+
+RFC3339_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def rfc3339_ms_to_epoch_ms(s):
+    # "2026-11-27T02:45:09.135Z"
+    t = time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    return calendar.timegm(t) * 1000 + int(s[20:23])
+
+
+class PublishTest(it.SluiceTestCase):
+
+    def test_valid_batch_lands_in_kafka(self):
+        p = it.unique("pub")
+        events = [
+            it.event(f"{p}-0", type="page_view", user_id="user-1", anonymous_id="anon-1",
+                     properties={"path": "/a", "n": 3, "ok": True, "none": None,
+                                 "list": [1, "two", {"three": 3}], "neg": -17,
+                                 "big": 9007199254740993, "half": 0.5},
+                     occurred_at="2026-01-02T03:04:05.678Z"),
+            it.event(f"{p}-1", type="click", anonymous_id="anon-2",
+                     occurred_at=1767323045678),  # epoch milliseconds
+            it.event(f"{p}-2", type="purchase", context={"locale": "fr-FR",
+                                                         "text": "d\u00e9j\u00e0 vu \u2713"}),
+            it.event(f"{p}-3", type="page_view", user_id="user-1",
+                     occurred_at="2026-01-02T04:04:05+01:00"),
+            it.event(f"{p}-4", type="signup", user_id="user-2", anonymous_id="anon-3",
+                     tags=[]),
+        ]
+        expected_key = {f"{p}-0": "user-1", f"{p}-1": "anon-2", f"{p}-2": None,
+                        f"{p}-3": "user-1", f"{p}-4": "user-2"}
+        before_ms = int(time.time() * 1000)
+        r = self.post(it.batch(events, batch_id=f"{p}-batch"))
+        after_ms = int(time.time() * 1000)
+
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("content-type"), "application/json")
+        self.assertIsNone(r.header("retry-after"), "no Retry-After on a 200")
+        self.assertEqual(r.json["batch_id"], f"{p}-batch")
+        self.assertEqual(r.json["received"], 5)
+        self.assertEqual(r.json["accepted"], 5)
+        for k in ("invalid", "consent_dropped", "duplicate", "retryable"):
+            self.assertEqual(r.json[k], 0, k)
+        self.assertEqual(r.json["results"], [])
+
+        ids = [e["event_id"] for e in events]
+        # Answered 200 only after every event was acknowledged: it is readable right away.
+        by_id = it.messages_by_event_id(prefix=p)
+        self.assertEqual(sorted(by_id), sorted(ids), "event ids in sluice.raw")
+        sent = {e["event_id"]: e for e in events}
+        received_at = set()
+        for eid, msgs in by_id.items():
+            with self.subTest(event_id=eid):
+                self.assertEqual(len(msgs), 1, f"{eid} produced exactly once")
+                m = msgs[0]
+                self.assertEqual(m["key"], expected_key[eid], "message key")
+                # Exactly the three headers, in that order.
+                self.assertEqual(m["headers_list"][0::2], ["event_id", "type", "received_at"])
+                self.assertEqual(m["headers"]["event_id"], eid)
+                self.assertEqual(m["headers"]["type"], sent[eid]["type"])
+                ra = m["headers"]["received_at"]
+                self.assertRegex(ra, RFC3339_MS_UTC)
+                ra_ms = rfc3339_ms_to_epoch_ms(ra)
+                self.assertGreaterEqual(ra_ms, before_ms - 1000)
+                self.assertLessEqual(ra_ms, after_ms + 1000)
+                self.assertEqual(m["ts"], ra_ms, "message timestamp = receive time")
+                received_at.add(ra)
+                value = json.loads(m["payload"])
+                self.assertEqual(value, sent[eid], "value is the event as sent")
+                self.assertEqual(list(value), list(sent[eid]), "key order kept")
+        self.assertEqual(len(received_at), 1, "one receive time per batch")
+        # Same key, same partition.
+        self.assertEqual(by_id[f"{p}-0"][0]["partition"], by_id[f"{p}-3"][0]["partition"])
+
+    def test_invalid_events_are_reported_and_not_produced(self):
+        p = it.unique("mix")
+        tag = p + "-tag"
+        too_long = f"{p}-" + "x" * 200  # limits.max_id_bytes defaults to 128
+        events = [
+            it.event(f"{p}-ok0", tag=tag, user_id="u-mix"),                      # 0 valid
+            {"event_id": f"{p}-noocc", "type": "page_view", "tag": tag},         # 1 missing
+            {"event_id": 12345, "type": "page_view", "tag": tag,
+             "occurred_at": "2026-01-02T03:04:05Z"},                             # 2 wrong type
+            it.event(f"{p}-badts", occurred_at="yesterday at noon", tag=tag),    # 3 bad ts
+            f"{tag} not an object",                                              # 4 not object
+            it.event(f"{p}-ok5", tag=tag, anonymous_id="a-mix"),                 # 5 valid
+            it.event(too_long, tag=tag),                                         # 6 too long
+            it.event(f"{p}-ok7", tag=tag),                                       # 7 valid
+        ]
+        r = self.post(it.batch(events, batch_id=f"{p}-batch"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["batch_id"], f"{p}-batch")
+        self.assertEqual(r.json["received"], 8)
+        self.assertEqual(r.json["accepted"], 3)
+        self.assertEqual(r.json["invalid"], 5)
+        self.assertEqual(r.json["retryable"], 0)
+        results = {res["index"]: res for res in r.json["results"]}
+        self.assertEqual(sorted(results), [1, 2, 3, 4, 6], r.json["results"])
+        want = {
+            1: (f"{p}-noocc", "missing_field", "occurred_at"),
+            2: (None, "wrong_type", "event_id"),
+            3: (f"{p}-badts", "invalid_timestamp", "occurred_at"),
+            4: (None, "not_an_object", None),
+            6: (None, "too_long", "event_id"),
+        }
+        for idx, (eid, code, field) in want.items():
+            with self.subTest(index=idx):
+                res = results[idx]
+                self.assertEqual(res["status"], "invalid")
+                self.assertEqual(res["code"], code)
+                if eid is not None:
+                    self.assertEqual(res["event_id"], eid)
+                self.assertIn("event_id", res)
+                self.assertIsInstance(res["message"], str)
+                self.assertTrue(res["message"])
+                if field is not None:
+                    self.assertIn(field, res["message"])
+
+        ok = [f"{p}-ok0", f"{p}-ok5", f"{p}-ok7"]
+        by_id = it.messages_by_event_id(prefix=p)
+        self.assertEqual(sorted(by_id), sorted(ok), "only the valid events are in Kafka")
+        tagged = [m for m in it.read_topic() if tag in (m.get("payload") or "")]
+        self.assertEqual(sorted(m["headers"]["event_id"] for m in tagged), sorted(ok),
+                         "no invalid event reached Kafka under any id")
+        self.assertEqual(by_id[f"{p}-ok0"][0]["key"], "u-mix")
+        self.assertEqual(by_id[f"{p}-ok5"][0]["key"], "a-mix")
+        self.assertIsNone(by_id[f"{p}-ok7"][0]["key"])
+
+    def test_escapes_and_exact_numbers(self):
+        p = it.unique("esc")
+        # Written by hand: escaped ids, and numbers no double can hold.
+        body = ('{"batch_id":"%s-b","events":[{"event_id":"%s-e\\u0031","type":"t\\"q",'
+                '"occurred_at":1767323045678,"user_id":"u\\u00e9\\/x",'
+                '"n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}]}'
+                % (p, p))
+        r = self.post(body.encode())
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["accepted"], 1, r)
+        by_id = it.messages_by_event_id(prefix=p)
+        self.assertEqual(sorted(by_id), [f"{p}-e1"], "event_id header is the decoded string")
+        m = by_id[f"{p}-e1"][0]
+        self.assertEqual(m["headers"]["type"], 't"q')
+        self.assertEqual(m["key"], "u\u00e9/x", "key is the decoded user_id")
+        value = json.loads(m["payload"], parse_float=str, parse_int=str)
+        self.assertEqual(value["n"], "123456789012345678901234567890")
+        self.assertEqual(value["f"], "0.1000000000000000055511151231257827")
+        self.assertEqual(value["event_id"], f"{p}-e1")
+        self.assertEqual(value["user_id"], "u\u00e9/x")
+
+    def test_full_batch_at_default_limit(self):
+        p = it.unique("full")
+        ids = [f"{p}-{i:04d}" for i in range(1000)]  # limits.max_events_per_batch default
+        events = [it.event(i, user_id=f"user-{n % 37}", properties={"n": n, "pad": "x" * 100})
+                  for n, i in enumerate(ids)]
+        r = self.post(it.batch(events))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["received"], r.json["accepted"]), (1000, 1000))
+        by_id = it.messages_by_event_id(prefix=p)
+        self.assertEqual(sorted(by_id), ids)
+        self.assertTrue(all(len(m) == 1 for m in by_id.values()))
+        r = self.post(it.batch(events + [it.event(f"{p}-extra")]))
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual(r.error_code(), "too_many_events")
+
+    def test_all_invalid_batch(self):
+        p = it.unique("allbad")
+        r = self.post(it.batch([{"event_id": f"{p}-a", "type": "x"},
+                                {"event_id": f"{p}-b", "occurred_at": 1}]))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["received"], r.json["accepted"], r.json["invalid"]), (2, 0, 2))
+        self.assertEqual([(x["index"], x["code"]) for x in r.json["results"]],
+                         [(0, "missing_field"), (1, "missing_field")])
+        self.assertEqual(it.messages_by_event_id(prefix=p), {})
+
+
+class QueueFullTest(it.SluiceTestCase):
+    """A producer queue of 3 messages: the events that do not fit are answered retryable
+    (207 when some were taken, 503 when none), the others are in Kafka."""
+    SETS = ("kafka.queue_max_messages=3", "kafka.linger=1000ms")
+
+    def test_partial_batch_is_207(self):
+        p = it.unique("qfull")
+        before = self.sluice.metrics()
+        events = [it.event(f"{p}-{i}") for i in range(3)] + [{"event_id": f"{p}-bad"}] + \
+                 [it.event(f"{p}-{i}") for i in range(4, 6)]
+        r = self.post(it.batch(events))
+        self.assertEqual(r.status, 207, r)
+        self.assertEqual(r.header("retry-after"), "1")
+        self.assertEqual((r.json["received"], r.json["accepted"], r.json["invalid"],
+                          r.json["retryable"]), (6, 3, 1, 2), r)
+        res = {x["index"]: x for x in r.json["results"]}
+        self.assertEqual(sorted(res), [3, 4, 5])
+        self.assertEqual(res[3]["status"], "invalid")
+        for i in (4, 5):
+            self.assertEqual(res[i]["status"], "retryable")
+            self.assertEqual(res[i]["code"], "queue_full")
+            self.assertEqual(res[i]["event_id"], f"{p}-{i}")
+        self.assertEqual(sorted(it.messages_by_event_id(prefix=p)), [f"{p}-{i}" for i in range(3)])
+        after = self.sluice.metrics()
+        self.assertEqual(after['sluice_http_requests_total{code="207"}'] -
+                         before['sluice_http_requests_total{code="207"}'], 1)
+        self.assertEqual(after['sluice_events_total{outcome="retryable"}'] -
+                         before['sluice_events_total{outcome="retryable"}'], 2)
+
+    def test_nothing_fits_is_503(self):
+        p = it.unique("qfull503")
+        first = {}
+
+        def fill():
+            first["r"] = self.post(it.batch([it.event(f"{p}-a{i}") for i in range(3)]))
+
+        t = threading.Thread(target=fill)
+        t.start()
+        # Wait until the first batch is in the producer queue (where linger keeps it ~1s).
+        deadline = time.monotonic() + 5
+        while (self.sluice.metrics()["sluice_inflight_requests"] < 1
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        time.sleep(0.1)
+        r = self.post(it.batch([it.event(f"{p}-b{i}") for i in range(2)]))
+        t.join(30)
+        self.assertEqual(first["r"].status, 200, first["r"])
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.header("retry-after"), "1")
+        self.assertEqual((r.json["accepted"], r.json["retryable"]), (0, 2), r)
+        self.assertEqual({x["code"] for x in r.json["results"]}, {"queue_full"})
+        self.assertEqual(sorted(it.messages_by_event_id(prefix=p)),
+                         [f"{p}-a{i}" for i in range(3)])
+
+
+if __name__ == "__main__":
+    it.main()

@@ -13,16 +13,21 @@
 /* base64url without padding (RFC 7515 §2); returns the decoded length or -1. out must hold
  * 3 * n / 4 + 3 bytes. */
 static long b64url_decode(const char *in, size_t n, unsigned char *out) {
-    static signed char map[256];
-    static int ready;
-    if (!ready) {
-        memset(map, -1, sizeof(map));
-        const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        for (int i = 0; i < 64; i++) {
-            map[(unsigned char)a[i]] = (signed char)i;
-        }
-        ready = 1;
-    }
+    /* The base64url alphabet (RFC 4648 §5); -1 for every other byte. */
+    static const signed char map[256] = {
+        ['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,
+        ['H'] = 7,  ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13,
+        ['O'] = 14, ['P'] = 15, ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20,
+        ['V'] = 21, ['W'] = 22, ['X'] = 23, ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27,
+        ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31, ['g'] = 32, ['h'] = 33, ['i'] = 34,
+        ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39, ['o'] = 40, ['p'] = 41,
+        ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47, ['w'] = 48,
+        ['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
+        ['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['-'] = 62,
+        ['_'] = 63,
+    };
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     if (n % 4 == 1) {
         return -1;
     }
@@ -30,8 +35,10 @@ static long b64url_decode(const char *in, size_t n, unsigned char *out) {
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = map[(unsigned char)in[i]];
-        if (v < 0) {
+        unsigned char c = (unsigned char)in[i];
+        int v = map[c];
+        /* Zero-initialised entries are 0, which only 'A' may map to. */
+        if (v == 0 && c != (unsigned char)alphabet[0]) {
             return -1;
         }
         acc = (acc << 6) | (uint32_t)v;
@@ -135,15 +142,22 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
         return sl_error_set(err, SL_REJECT, "token_malformed",
                             "the token has no numeric exp claim");
     }
-    if (now_s > exp + leeway) {
+    /* Claims come from the token: compare without arithmetic on them (no overflow). */
+    if (now_s - leeway > exp) {
         return sl_error_set(err, SL_REJECT, "token_expired", "the token has expired");
     }
     has = get_time_claim(claims, "nbf", &nbf);
-    if (has < 0 || (has > 0 && now_s + leeway < nbf)) {
+    if (has < 0) {
+        return sl_error_set(err, SL_REJECT, "token_malformed", "the nbf claim is not a number");
+    }
+    if (has > 0 && now_s + leeway < nbf) {
         return sl_error_set(err, SL_REJECT, "token_not_yet_valid", "the token is not valid yet");
     }
     has = get_time_claim(claims, "iat", &iat);
-    if (has < 0 || (has > 0 && now_s + leeway < iat)) {
+    if (has < 0) {
+        return sl_error_set(err, SL_REJECT, "token_malformed", "the iat claim is not a number");
+    }
+    if (has > 0 && now_s + leeway < iat) {
         return sl_error_set(err, SL_REJECT, "token_from_future",
                             "the token was issued in the future");
     }

@@ -379,6 +379,13 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
         return sl_error_set(err, SL_REJECT, "config_missing",
                             "kafka.brokers: empty; use host:port[,host:port] or embedded");
     }
+    if (cfg->kafka.delivery_timeout_ms <= cfg->kafka.linger_ms) {
+        return sl_error_set(err, SL_REJECT, "config_conflict",
+                            "kafka.delivery_timeout (%lldms) must be longer than kafka.linger "
+                            "(%lldms)",
+                            (long long)cfg->kafka.delivery_timeout_ms,
+                            (long long)cfg->kafka.linger_ms);
+    }
     if (cfg->auth.tenant_claim[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "auth.tenant_claim: empty");
     }
@@ -400,7 +407,8 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
         const char *colon = strrchr(addr, ':');
         char *end;
         long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
-        if (colon == NULL || colon == addr || *end != '\0' || port < 0 || port > 65535) {
+        if (colon == NULL || colon == addr || colon[1] == '\0' || *end != '\0' || port < 0 ||
+            port > 65535) {
             return sl_error_set(err, SL_REJECT, "config_wrong_value",
                                 "listen.%s: \"%s\" is not host:port", i == 0 ? "http" : "admin",
                                 addr);

@@ -85,12 +85,18 @@ int sl_time_parse_rfc3339(const char *s, size_t n, int64_t *out_ms) {
 }
 
 void sl_time_format_rfc3339(int64_t ms, char out[25]) {
-    time_t secs = (time_t)(ms / 1000);
+    /* Floor division: -1 ms is 1969-12-31T23:59:59.999Z. */
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        sec -= 1;
+        frac += 1000;
+    }
+    time_t secs = (time_t)sec;
     struct tm tm;
     gmtime_r(&secs, &tm);
     char tmp[64];
     snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
     memcpy(out, tmp, 24);
     out[24] = '\0';
 }

@@ -29,9 +29,10 @@ sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);
 void sl_pipeline_set_draining(sl_pipeline_t *pl);
 bool sl_pipeline_draining(const sl_pipeline_t *pl);
 
-/* Run every stage for req, then call on_complete(req, ctx) exactly once — on this thread when
- * nothing was handed to Kafka, else on the sink's poll thread after the last delivery report.
- * The caller must not touch req between submit and on_complete. */
+/* Run every stage for req, then call on_complete(req, ctx) exactly once, on whichever thread
+ * drops the last hold: this one (when nothing was handed to Kafka, or every delivery report came
+ * back before submit returned) or the sink's poll thread. The caller must be ready for either
+ * and must not touch req between submit and on_complete. */
 void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx);
 
 /* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */

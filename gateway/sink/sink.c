@@ -306,7 +306,10 @@ void sl_sink_destroy(sl_sink_t *sink) {
     /* rd_kafka_destroy would drop queued messages silently: purge them so each still gets its
      * callback, and let the poll thread serve those callbacks before it stops. */
     sl_sink_purge(sink);
-    sl_sink_flush(sink, 5000);
+    int left = sl_sink_flush(sink, 5000);
+    if (left > 0) {
+        SL_ERROR("kafka: %d messages still without a delivery report at shutdown", left);
+    }
     atomic_store(&sink->stop, true);
     pthread_mutex_lock(&sink->lock);
     pthread_cond_broadcast(&sink->wake);

@@ -1,0 +1,358 @@
+/* The whole pipeline in process: auth -> decode -> validate -> key -> route -> produce, with the
+ * embedded Kafka cluster, delivery reports completing the request, and the answer built by
+ * transport/status_map. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "core/timefmt.h"
+#include "metrics/metrics.h"
+#include "pipeline/pipeline.h"
+#include "sink/embedded.h"
+#include "sink/sink.h"
+#include "support.h"
+#include "transport/status_map.h"
+
+#define SECRET "pipeline-secret-pipeline-secret-pipeline"
+#define PRODUCE_API 0
+
+static sl_config_t *cfg;
+static sl_sink_t *sink;
+static sl_pipeline_t *pl;
+static rd_kafka_mock_cluster_t *mc;
+static char *token;
+
+static bool is_ready(void *arg) {
+    (void)arg;
+    return sl_sink_ready(sink, NULL, 0);
+}
+
+static bool is_not_ready(void *arg) {
+    (void)arg;
+    return !sl_sink_ready(sink, NULL, 0);
+}
+
+static void setup(void) {
+    cfg = t_publish(T_SETS("auth.secret=" SECRET, "kafka.delivery_timeout=2s",
+                           "kafka.health_interval=100ms", "kafka.embedded_partitions=1",
+                           "kafka.linger=0ms", "log.level=error"));
+    sl_error_t err = {0};
+    cr_assert(eq(int, sl_sink_new(cfg, sl_pipeline_on_delivery, &sink, &err), SL_OK), "%s",
+              err.message);
+    mc = sl_embedded_cluster(sl_sink_embedded(sink));
+    pl = sl_pipeline_new(sink);
+    cr_assert(sl_pipeline_sink(pl) == sink);
+    token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, "tenant", "acme", "tester", 600, NULL,
+                         NULL, &err);
+    cr_assert(token != NULL, "%s", err.message);
+    cr_assert(t_wait_until(is_ready, NULL, 10000), "the embedded sink is not ready");
+}
+
+static void teardown(void) {
+    free(token);
+    if (sink != NULL) {
+        sl_sink_destroy(sink);
+    }
+    sl_pipeline_free(pl);
+    t_unpublish(cfg);
+}
+
+TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 40);
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+    pthread_t thread;
+    size_t pending_at_complete; /* events still without an outcome when on_complete ran */
+} done_t;
+
+static void on_complete(sl_request_t *req, void *ctx) {
+    done_t *d = ctx;
+    size_t pending = 0;
+    for (size_t i = 0; i < req->n_events; i++) {
+        pending += req->events[i].outcome == SL_OUT_PENDING;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->calls++;
+    d->thread = pthread_self();
+    d->pending_at_complete = pending;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Builds a request for body with the token, submits it, waits for on_complete. */
+static sl_request_t *run(const char *body, const char *bearer, done_t *d) {
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->calls = 0;
+    sl_request_t *req = sl_request_new(pl);
+    cr_assert(req != NULL);
+    req->media_type = "application/json";
+    req->body = body;
+    req->body_len = strlen(body);
+    if (bearer != NULL) {
+        req->bearer = bearer;
+        req->bearer_len = strlen(bearer);
+    }
+    sl_pipeline_submit(req, on_complete, d);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 15;
+    pthread_mutex_lock(&d->mu);
+    while (d->calls == 0) {
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &until) != 0) {
+            break;
+        }
+    }
+    int calls = d->calls;
+    pthread_mutex_unlock(&d->mu);
+    cr_assert(eq(int, calls, 1), "on_complete was not called within 15 s");
+    return req;
+}
+
+static json_t *answer_json(sl_answer_t *a) {
+    json_error_t jerr;
+    json_t *j = json_loadb(a->body.data, a->body.len, 0, &jerr);
+    cr_assert(j != NULL, "answer body is not JSON: %s", jerr.text);
+    return j;
+}
+
+static const char *header(rd_kafka_headers_t *h, const char *name) {
+    const void *v;
+    size_t n;
+    if (h == NULL || rd_kafka_header_get_last(h, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return NULL;
+    }
+    static char buf[4][128];
+    static int slot;
+    char *out = buf[slot++ % 4];
+    snprintf(out, 128, "%.*s", (int)n, (const char *)v);
+    return out;
+}
+
+#define BATCH3                                                                                     \
+    "{\"batch_id\":\"b-42\",\"sent_at\":\"2026-11-27T10:00:00Z\",\"events\":["                     \
+    "{\"event_id\":\"e1\",\"type\":\"page_view\",\"occurred_at\":\"2026-11-27T09:59:59.5Z\","      \
+    "\"user_id\":\"u1\",\"props\":{\"path\":\"/a\", \"n\": [1, 2]}},"                              \
+    "{\"event_id\":\"e2\",\"type\":\"click\"},"                                                    \
+    "{\"event_id\":\"e3\",\"type\":\"click\",\"occurred_at\":1795773600000,"                       \
+    "\"anonymous_id\":\"anon-3\"}]}"
+
+Test(pipeline, batch_accepted_and_produced) {
+    done_t d;
+    sl_request_t *req = run(BATCH3, token, &d);
+    cr_assert(eq(sz, d.pending_at_complete, 0), "on_complete ran before every delivery report");
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_NONE), "%s: %s", req->fault_err.code,
+              req->fault_err.message);
+    cr_assert(eq(str, (char *)req->principal.tenant, "acme"));
+    cr_assert(eq(str, (char *)req->principal.subject, "tester"));
+    cr_assert(eq(sz, req->n_events, 3));
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_ACCEPTED));
+    cr_assert(eq(int, (int)req->events[1].outcome, SL_OUT_INVALID));
+    cr_assert(eq(str, (char *)req->events[1].code, "missing_field"));
+    cr_assert(eq(int, (int)req->events[2].outcome, SL_OUT_ACCEPTED));
+
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 200));
+    cr_assert(true && !a.retry_after);
+    cr_assert(eq(u64, sl_metrics_requests_value(200), 1));
+    cr_assert(eq(u64, sl_metrics_events_value(SL_OUT_ACCEPTED), 2));
+    cr_assert(eq(u64, sl_metrics_events_value(SL_OUT_INVALID), 1));
+    json_t *j = answer_json(&a);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(j, "batch_id")), "b-42"));
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "received")), 3));
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "accepted")), 2));
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "invalid")), 1));
+    json_t *results = json_object_get(j, "results");
+    cr_assert(eq(sz, json_array_size(results), 1));
+    json_t *r0 = json_array_get(results, 0);
+    cr_assert(eq(i64, json_integer_value(json_object_get(r0, "index")), 1));
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(r0, "event_id")), "e2"));
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(r0, "code")), "missing_field"));
+    json_decref(j);
+
+    /* What reached the raw topic: key, headers, compact value, receive timestamp. */
+    char received[25];
+    sl_time_format_rfc3339(req->received_at_ms, received);
+    json_t *batch = json_loads(BATCH3, 0, NULL);
+    json_t *events = json_object_get(batch, "events");
+
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", sl_sink_bootstrap(sink), errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert(consumer != NULL, "%s", errstr);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, cfg->topics.raw, NULL);
+    cr_assert(eq(int, rd_kafka_consume_start(rkt, 0, RD_KAFKA_OFFSET_BEGINNING), 0));
+    int got = 0;
+    int64_t until = t_mono_ms() + 10000;
+    while (got < 2 && t_mono_ms() < until) {
+        rd_kafka_message_t *m = rd_kafka_consume(rkt, 0, 200);
+        if (m == NULL) {
+            continue;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        size_t idx = got == 0 ? 0 : 2;
+        const char *want_key = got == 0 ? "u1" : "anon-3";
+        const char *want_id = got == 0 ? "e1" : "e3";
+        const char *want_type = got == 0 ? "page_view" : "click";
+        cr_assert(eq(sz, m->key_len, strlen(want_key)));
+        cr_assert(memcmp(m->key, want_key, m->key_len) == 0);
+        rd_kafka_headers_t *h = NULL;
+        rd_kafka_message_headers(m, &h);
+        cr_assert(eq(str, (char *)header(h, "event_id"), (char *)want_id));
+        cr_assert(eq(str, (char *)header(h, "type"), (char *)want_type));
+        cr_assert(eq(str, (char *)header(h, "received_at"), received));
+        json_error_t jerr;
+        json_t *value = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
+        cr_assert(value != NULL, "value is not JSON: %s", jerr.text);
+        cr_assert(json_equal(value, json_array_get(events, idx)), "value differs from the event");
+        json_decref(value);
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        cr_assert(eq(i64, ts, req->received_at_ms), "message timestamp is the receive time");
+        rd_kafka_message_destroy(m);
+        got++;
+    }
+    cr_assert(eq(int, got, 2), "consumed %d messages", got);
+    rd_kafka_consume_stop(rkt, 0);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(consumer);
+    json_decref(batch);
+    sl_request_free(req);
+}
+
+Test(pipeline, event_without_any_id_has_no_key) {
+    const char *body = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"t\",\"occurred_at\":0}]}";
+    done_t d;
+    sl_request_t *req = run(body, token, &d);
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_ACCEPTED));
+    cr_assert(req->events[0].key == NULL);
+    sl_request_free(req);
+}
+
+Test(pipeline, missing_token_completes_on_the_caller_thread) {
+    done_t d;
+    sl_request_t *req = run(BATCH3, NULL, &d);
+    cr_assert(pthread_equal(d.thread, pthread_self()));
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAUTHENTICATED));
+    cr_assert(eq(str, (char *)req->fault_err.code, "token_missing"));
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 401));
+    sl_request_free(req);
+}
+
+Test(pipeline, bad_token) {
+    char *bad = strdup(token);
+    char *sig = strrchr(bad, '.') + 1;
+    sig[1] = sig[1] == 'A' ? 'B' : 'A';
+    done_t d;
+    sl_request_t *req = run(BATCH3, bad, &d);
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAUTHENTICATED));
+    cr_assert(eq(str, (char *)req->fault_err.code, "bad_signature"));
+    sl_request_free(req);
+    free(bad);
+}
+
+Test(pipeline, all_invalid_never_reaches_kafka) {
+    const char *body = "{\"events\":[{\"event_id\":\"e1\"},{\"type\":\"t\"}]}";
+    done_t d;
+    sl_request_t *req = run(body, token, &d);
+    cr_assert(pthread_equal(d.thread, pthread_self()), "nothing was handed to Kafka");
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 200));
+    sl_request_free(req);
+}
+
+static void push_persistent_produce_errors(void) {
+    rd_kafka_resp_err_t errs[300];
+    for (size_t i = 0; i < 300; i++) {
+        errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    }
+    rd_kafka_mock_push_request_errors_array(mc, PRODUCE_API, 300, errs);
+}
+
+Test(pipeline, persistent_produce_errors_all_retryable_is_503) {
+    push_persistent_produce_errors();
+    const char *body = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"t\",\"occurred_at\":0},"
+                       "{\"event_id\":\"e2\",\"type\":\"t\",\"occurred_at\":0}]}";
+    done_t d;
+    sl_request_t *req = run(body, token, &d);
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_NONE));
+    cr_assert(eq(sz, d.pending_at_complete, 0));
+    for (int i = 0; i < 2; i++) {
+        cr_assert(eq(int, (int)req->events[i].outcome, SL_OUT_RETRYABLE));
+        cr_assert(req->events[i].code != NULL);
+    }
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 503));
+    cr_assert(a.retry_after);
+    json_t *j = answer_json(&a);
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "retryable")), 2));
+    json_t *r0 = json_array_get(json_object_get(j, "results"), 0);
+    cr_assert(eq(str, (char *)json_string_value(json_object_get(r0, "status")), "retryable"));
+    json_decref(j);
+    sl_request_free(req);
+}
+
+Test(pipeline, persistent_produce_errors_with_invalid_is_207) {
+    push_persistent_produce_errors();
+    done_t d;
+    sl_request_t *req = run(BATCH3, token, &d);
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_RETRYABLE));
+    cr_assert(eq(int, (int)req->events[1].outcome, SL_OUT_INVALID));
+    cr_assert(eq(int, (int)req->events[2].outcome, SL_OUT_RETRYABLE));
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 207));
+    cr_assert(a.retry_after);
+    json_t *j = answer_json(&a);
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "retryable")), 2));
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "invalid")), 1));
+    cr_assert(eq(i64, json_integer_value(json_object_get(j, "accepted")), 0));
+    json_decref(j);
+    sl_request_free(req);
+}
+
+Test(pipeline, draining_refuses_new_batches) {
+    sl_pipeline_set_draining(pl);
+    cr_assert(sl_pipeline_draining(pl));
+    done_t d;
+    sl_request_t *req = run(BATCH3, token, &d);
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAVAILABLE));
+    cr_assert(eq(str, (char *)req->fault_err.code, "shutting_down"));
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 503));
+    cr_assert(a.retry_after);
+    sl_request_free(req);
+}
+
+Test(pipeline, brokers_down_is_503_kafka_unavailable) {
+    rd_kafka_mock_broker_set_down(mc, 1);
+    cr_assert(t_wait_until(is_not_ready, NULL, 10000));
+    done_t d;
+    sl_request_t *req = run(BATCH3, token, &d);
+    cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAVAILABLE));
+    cr_assert(eq(str, (char *)req->fault_err.code, "kafka_unavailable"));
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 503));
+    cr_assert(a.retry_after);
+    sl_request_free(req);
+    rd_kafka_mock_broker_set_up(mc, 1);
+}

@@ -26,14 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_error_t err;
     sl_status_t rc = sl_json_parse((const char *)data, size, &limits, arena, &doc, &err);
     json_error_t jerr;
-    json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                           &jerr);
+    json_t *j =
+        json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     bool skip = rc != SL_OK && strcmp(err.code, "too_deep") == 0;
     /* jansson stops reading at a NUL byte; the input is refused here, as it should be. */
     skip |= memchr(data, 0, size) != NULL;
-    skip |= j == NULL && (strstr(jerr.text, "too big") != NULL ||
-                          strstr(jerr.text, "overflow") != NULL ||
-                          strstr(jerr.text, "maximum parsing depth") != NULL);
+    skip |= j == NULL &&
+            (strstr(jerr.text, "too big") != NULL || strstr(jerr.text, "overflow") != NULL ||
+             strstr(jerr.text, "maximum parsing depth") != NULL);
     if (!skip) {
         if ((rc == SL_OK) != (j != NULL)) {
             __builtin_trap();

@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libnghttp2-dev libproto
       protobuf-c-compiler protobuf-compiler librdkafka-dev libjansson-dev libjwt-dev libyaml-dev
       libssl-dev zlib1g-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcriterion-dev kcat python3 nghttp2-client)
+  pkgs+=(libcriterion-dev kcat python3 nghttp2-client clang-format clang-tidy)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 fi

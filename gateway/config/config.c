@@ -88,7 +88,7 @@ int sl_config_parse_duration(const char *text, int64_t *ms) {
 static sl_status_t set_value(sl_config_t *cfg, const sl_cfg_key_t *k, const char *text,
                              const char *where, sl_error_t *err) {
     static const char *const size_units[] = {"B", "KiB", "MiB", "GiB"};
-    static const int64_t size_factors[] = {1, 1024, 1024 * 1024, 1024 * 1024 * 1024};
+    static const int64_t size_factors[] = {1, 1024, 1024L * 1024, 1024L * 1024 * 1024};
     int64_t v = 0;
     switch (k->type) {
     case SL_CFG_STRING: {

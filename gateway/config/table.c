@@ -68,7 +68,7 @@ static const sl_cfg_key_t keys[] = {
     {"limits.max_id_bytes", SL_CFG_INT, OFF(limits.max_id_bytes), "128", 8, 4096, NULL, 0,
      "Longest event_id, type, user_id or anonymous_id."},
     {"limits.max_header_bytes", SL_CFG_SIZE, OFF(limits.max_header_bytes), "16KiB", 2048,
-     1024 * 1024, NULL, SL_CFG_RESTART,
+     1024L * 1024, NULL, SL_CFG_RESTART,
      "Largest request head (request line and headers) over HTTP/1.1; over it the answer is 431."},
     {"limits.max_token_bytes", SL_CFG_SIZE, OFF(limits.max_token_bytes), "8KiB", 256, 65536, NULL,
      0, "Longest bearer token accepted; longer ones are refused with 401 unread."},

@@ -478,7 +478,7 @@ static size_t decode(const char *r, size_t n, char *out) {
         }
         char e = r[i + 1];
         if (e == 'u') {
-            uint32_t cp, lo;
+            uint32_t cp = 0, lo = 0xDC00; /* the span was validated: hex4 cannot fail */
             hex4((const unsigned char *)r + i + 2, &cp);
             i += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF) {

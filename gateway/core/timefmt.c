@@ -79,7 +79,8 @@ int sl_time_parse_rfc3339(const char *s, size_t n, int64_t *out_ms) {
     if (i != n) {
         return -1;
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec);
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 +
+                   (sec > 59 ? 59 : sec);
     *out_ms = (secs - offset_min * 60) * 1000 + ms;
     return 0;
 }

@@ -80,7 +80,7 @@ static int build_config(app_t *app, sl_config_t **out, sl_error_t *err) {
             }
             app->dev_key = malloc(65);
             for (int i = 0; i < 32; i++) {
-                snprintf(app->dev_key + 2 * i, 3, "%02x", raw[i]);
+                snprintf(app->dev_key + (size_t)i * 2, 3, "%02x", raw[i]);
             }
         }
         cfg->auth_key = strdup(app->dev_key);
@@ -140,7 +140,7 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
         sl_error_t err;
         char *token =
             sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim, "dev",
-                         "developer", 24 * 3600, cfg->auth.issuer, cfg->auth.audience, &err);
+                         "developer", 24L * 3600, cfg->auth.issuer, cfg->auth.audience, &err);
         if (token != NULL) {
             printf("  token   %s\n", token);
             printf("          (development token: tenant \"dev\", valid 24h, signed with a key "
@@ -174,7 +174,7 @@ static void drain(app_t *app, const sl_config_t *cfg) {
     }
     /* Every request is complete now; give the I/O threads time to write the answers. */
     for (int i = 0; i < 500 && sl_http1_active(app->http) > 0; i++) {
-        struct timespec ts = {0, 10 * 1000000};
+        struct timespec ts = {0, 10L * 1000000};
         nanosleep(&ts, NULL);
     }
     if (sl_http1_active(app->http) > 0) {

@@ -289,7 +289,7 @@ bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len) {
 int sl_sink_flush(sl_sink_t *sink, int timeout_ms) {
     /* The poll thread serves the delivery reports; here we only wait for them. */
     for (int waited = 0; rd_kafka_outq_len(sink->rk) > 0 && waited < timeout_ms; waited += 5) {
-        struct timespec ts = {0, 5 * 1000000};
+        struct timespec ts = {0, 5L * 1000000};
         nanosleep(&ts, NULL);
     }
     return rd_kafka_outq_len(sink->rk);

@@ -13,6 +13,9 @@ sl_status_t sl_embedded_new(const sl_config_t *cfg, sl_embedded_t **out, sl_erro
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The host handle needs no broker of its own. */
     rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    /* The mock brokers inherit this handle's socket options: with Nagle on, the last of several
+     * pipelined produce responses waits for the client's delayed ACK (~40 ms per batch). */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", NULL, 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);

@@ -188,7 +188,9 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
               conf_set(conf, "client.id", cfg->kafka.client_id, err) ||
               conf_set(conf, "compression.codec", cfg->kafka.compression, err) ||
               /* Java's default partitioner, so Java/Flink/Streams consumers co-partition. */
-              conf_set(conf, "partitioner", "murmur2_random", err);
+              conf_set(conf, "partitioner", "murmur2_random", err) ||
+              /* Small produce requests must not wait for delayed ACKs. */
+              conf_set(conf, "socket.nagle.disable", "true", err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.linger_ms);
     bad = bad || conf_set(conf, "linger.ms", num, err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.delivery_timeout_ms);

@@ -27,16 +27,6 @@ static sl_pipeline_t *pl;
 static rd_kafka_mock_cluster_t *mc;
 static char *token;
 
-static bool is_ready(void *arg) {
-    (void)arg;
-    return sl_sink_ready(sink, NULL, 0);
-}
-
-static bool is_not_ready(void *arg) {
-    (void)arg;
-    return !sl_sink_ready(sink, NULL, 0);
-}
-
 static void setup(void) {
     cfg = t_publish(T_SETS("auth.secret=" SECRET, "kafka.delivery_timeout=2s",
                            "kafka.health_interval=100ms", "kafka.embedded_partitions=1",
@@ -50,7 +40,7 @@ static void setup(void) {
     token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, "tenant", "acme", "tester", 600, NULL,
                          NULL, &err);
     cr_assert(token != NULL, "%s", err.message);
-    cr_assert(t_wait_until(is_ready, NULL, 10000), "the embedded sink is not ready");
+    cr_assert(t_wait_until(t_sink_ready, sink, 10000), "the embedded sink is not ready");
 }
 
 static void teardown(void) {
@@ -344,7 +334,7 @@ Test(pipeline, draining_refuses_new_batches) {
 
 Test(pipeline, brokers_down_is_503_kafka_unavailable) {
     rd_kafka_mock_broker_set_down(mc, 1);
-    cr_assert(t_wait_until(is_not_ready, NULL, 10000));
+    cr_assert(t_wait_until(t_sink_not_ready, sink, 10000));
     done_t d;
     sl_request_t *req = run(BATCH3, token, &d);
     cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAVAILABLE));

@@ -64,16 +64,6 @@ static sl_config_t *cfg;
 static sl_sink_t *sink;
 static rd_kafka_mock_cluster_t *mc;
 
-static bool is_ready(void *arg) {
-    (void)arg;
-    return sl_sink_ready(sink, NULL, 0);
-}
-
-static bool is_not_ready(void *arg) {
-    (void)arg;
-    return !sl_sink_ready(sink, NULL, 0);
-}
-
 /* Starts an embedded sink with small timeouts plus extra settings, and waits until ready. */
 static void start(const char *const *extra) {
     const char *sets[16] = {
@@ -94,7 +84,7 @@ static void start(const char *const *extra) {
     cr_assert(strncmp(sl_sink_bootstrap(sink), "127.0.0.1:", 10) == 0, "%s",
               sl_sink_bootstrap(sink));
     char why[256] = "";
-    cr_assert(t_wait_until(is_ready, NULL, 10000), "not ready: %s",
+    cr_assert(t_wait_until(t_sink_ready, sink, 10000), "not ready: %s",
               (sl_sink_ready(sink, why, sizeof(why)), why));
 }
 
@@ -284,7 +274,8 @@ Test(sink, queue_full_does_not_block) {
 Test(sink, broker_down_then_up) {
     start(NULL);
     rd_kafka_mock_broker_set_down(mc, BROKER);
-    cr_assert(t_wait_until(is_not_ready, NULL, 10000), "still ready 10 s after the broker died");
+    cr_assert(t_wait_until(t_sink_not_ready, sink, 10000),
+              "still ready 10 s after the broker died");
     char why[256] = "";
     cr_assert(true && !sl_sink_ready(sink, why, sizeof(why)));
     cr_assert(strlen(why) > 0, "not ready without a reason");
@@ -294,7 +285,7 @@ Test(sink, broker_down_then_up) {
     cr_assert(eq(str, (char *)err.code, "kafka_unavailable"), "%s", err.code);
 
     rd_kafka_mock_broker_set_up(mc, BROKER);
-    cr_assert(t_wait_until(is_ready, NULL, 20000), "not ready 20 s after the broker came back");
+    cr_assert(t_wait_until(t_sink_ready, sink, 20000), "not ready 20 s after the broker came back");
     static report_t r2 = {0};
     produce_ok(&r2);
     cr_assert(eq(int, wait_reports(1, 10000), 1));

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sink/sink.h"
+
 size_t t_count(const char *const *list) {
     size_t n = 0;
     while (list != NULL && list[n] != NULL) {
@@ -142,4 +144,12 @@ bool t_wait_until(bool (*pred)(void *), void *arg, int timeout_ms) {
         }
         t_sleep_ms(10);
     }
+}
+
+bool t_sink_ready(void *sink) {
+    return sl_sink_ready(sink, NULL, 0);
+}
+
+bool t_sink_not_ready(void *sink) {
+    return !sl_sink_ready(sink, NULL, 0);
 }

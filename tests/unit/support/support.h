@@ -43,5 +43,8 @@ int64_t t_mono_ms(void);
 void t_sleep_ms(int ms);
 /* Polls pred(arg) every 10 ms until it is true or timeout_ms passed; returns its last value. */
 bool t_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
+/* Predicates for t_wait_until; arg is the sl_sink_t. */
+bool t_sink_ready(void *sink);
+bool t_sink_not_ready(void *sink);
 
 #endif

@@ -31,6 +31,11 @@ typedef struct {
     pthread_mutex_t reload_lock;
 } app_t;
 
+static bool app_alive(void *arg, char *why, size_t n) {
+    app_t *app = arg;
+    return sl_sink_alive(app->sink, why, n);
+}
+
 static bool app_ready(void *arg, char *why, size_t n) {
     app_t *app = arg;
     if (sl_pipeline_draining(app->pipeline)) {
@@ -218,7 +223,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;
     }
-    sl_admin_hooks_t hooks = {app_ready, app_info, app_reload, &app};
+    sl_admin_hooks_t hooks = {app_alive, app_ready, app_info, app_reload, &app};
     if (sl_admin_start(cfg->listen.admin, &hooks, &app.admin, &err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;

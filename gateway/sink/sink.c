@@ -29,7 +29,9 @@ struct sl_sink {
     pthread_cond_t wake;
     atomic_bool brokers_up;
     atomic_bool topics_ok;
+    atomic_bool fatal;
     char why_not_ready[256];
+    char why_fatal[256];
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_opaque) {
@@ -64,8 +66,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)rk;
     sl_sink_t *sink = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[200];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
+        pthread_mutex_lock(&sink->lock);
+        snprintf(sink->why_fatal, sizeof(sink->why_fatal), "fatal producer error %s: %s",
+                 rd_kafka_err2name(orig), why);
+        atomic_store(&sink->fatal, true);
+        pthread_mutex_unlock(&sink->lock);
+        SL_ERROR("kafka: fatal producer error %s: %s; the gateway must be restarted",
+                 rd_kafka_err2name(orig), why);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         atomic_store(&sink->brokers_up, false);
         pthread_mutex_lock(&sink->lock);
@@ -243,7 +256,8 @@ struct sl_embedded *sl_sink_embedded(sl_sink_t *sink) {
 }
 
 sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, sl_error_t *err) {
-    if (!atomic_load_explicit(&sink->brokers_up, memory_order_relaxed)) {
+    if (!atomic_load_explicit(&sink->brokers_up, memory_order_relaxed) ||
+        atomic_load_explicit(&sink->fatal, memory_order_relaxed)) {
         return sl_error_set(err, SL_RETRY, "kafka_unavailable",
                             "the Kafka brokers are unreachable; retry later");
     }
@@ -278,11 +292,26 @@ sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, 
                         rd_kafka_err2str(e));
 }
 
+bool sl_sink_alive(sl_sink_t *sink, char *why, size_t why_len) {
+    pthread_mutex_lock(&sink->lock);
+    bool alive = !atomic_load(&sink->fatal);
+    if (why != NULL && why_len > 0) {
+        snprintf(why, why_len, "%s", alive ? "" : sink->why_fatal);
+    }
+    pthread_mutex_unlock(&sink->lock);
+    return alive;
+}
+
+struct rd_kafka_s *sl_sink_handle(sl_sink_t *sink) {
+    return sink->rk;
+}
+
 bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len) {
     pthread_mutex_lock(&sink->lock);
-    bool ready = atomic_load(&sink->brokers_up) && atomic_load(&sink->topics_ok);
+    bool fatal = atomic_load(&sink->fatal);
+    bool ready = !fatal && atomic_load(&sink->brokers_up) && atomic_load(&sink->topics_ok);
     if (why != NULL && why_len > 0) {
-        snprintf(why, why_len, "%s", ready ? "" : sink->why_not_ready);
+        snprintf(why, why_len, "%s", ready ? "" : fatal ? sink->why_fatal : sink->why_not_ready);
     }
     pthread_mutex_unlock(&sink->lock);
     return ready;

@@ -59,6 +59,14 @@ sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, 
  * why holds the reason. Any thread. */
 bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len);
 
+/* False once the producer has raised a fatal error (librdkafka cannot produce with it any more;
+ * the process must be restarted): why holds librdkafka's reason. /healthz reports it so the
+ * orchestrator restarts the gateway. Any thread. */
+bool sl_sink_alive(sl_sink_t *sink, char *why, size_t why_len);
+
+/* The librdkafka handle, for fault injection in tests only. Borrowed. */
+struct rd_kafka_s *sl_sink_handle(sl_sink_t *sink);
+
 /* Waits until every enqueued message has had its delivery callback, or timeout_ms passed.
  * Returns the number of messages still outstanding. */
 int sl_sink_flush(sl_sink_t *sink, int timeout_ms);

@@ -43,8 +43,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     enum MHD_Result ret;
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (get && strcmp(url, "/healthz") == 0) {
-        sl_buf_puts(&body, "ok\n");
-        ret = reply(conn, 200, "text/plain", &body);
+        char why[256] = "";
+        bool ok = a->hooks.alive(a->hooks.app, why, sizeof(why));
+        sl_buf_puts(&body, ok ? "ok" : why);
+        sl_buf_puts(&body, "\n");
+        ret = reply(conn, ok ? 200 : 503, "text/plain", &body);
     } else if (get && strcmp(url, "/readyz") == 0) {
         char why[256] = "";
         bool ok = a->hooks.ready(a->hooks.app, why, sizeof(why));

@@ -10,6 +10,8 @@
 #include "core/status.h"
 
 typedef struct {
+    /* true while the process can still do its work (/healthz); otherwise why holds the reason. */
+    bool (*alive)(void *app, char *why, size_t why_len);
     /* true when ready; otherwise why holds the reason. Any thread. */
     bool (*ready)(void *app, char *why, size_t why_len);
     /* Appends the /info JSON object. */

@@ -376,3 +376,25 @@ Test(sink, longest_linger_with_shortest_delivery_timeout) {
     cr_assert(eq(int, st, SL_OK), "a validated config does not start: %s: %s",
               err.code ? err.code : "?", err.message);
 }
+
+static bool is_dead(void *arg) {
+    return !sl_sink_alive(arg, NULL, 0);
+}
+
+Test(sink, fatal_error_makes_the_sink_dead_and_unready) {
+    start(NULL);
+    char why[256] = "stale";
+    cr_assert(sl_sink_alive(sink, why, sizeof(why)));
+    cr_assert(eq(str, why, ""));
+    /* What librdkafka raises when the idempotent producer's state cannot be recovered. */
+    rd_kafka_test_fatal_error(sl_sink_handle(sink), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                              "injected by the test");
+    cr_assert(t_wait_until(is_dead, sink, 5000), "a fatal error left the sink alive");
+    sl_sink_alive(sink, why, sizeof(why));
+    cr_assert(not(eq(ptr, strstr(why, "OUT_OF_ORDER_SEQUENCE_NUMBER"), NULL)), "%s", why);
+    cr_assert(not(sl_sink_ready(sink, why, sizeof(why))));
+    cr_assert(not(eq(ptr, strstr(why, "fatal"), NULL)), "%s", why);
+    static report_t r = {0};
+    sl_error_t err = {0};
+    cr_assert(eq(int, produce(&r, &err), SL_RETRY), "a dead producer takes no new messages");
+}

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev
-      protobuf-c-compiler protobuf-compiler librdkafka-dev libjansson-dev libjwt-dev libyaml-dev
+      protobuf-c-compiler protobuf-compiler libprotobuf-dev librdkafka-dev libjansson-dev libjwt-dev libyaml-dev
       libssl-dev zlib1g-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcriterion-dev kcat python3 nghttp2-client clang-format clang-tidy)

@@ -6,6 +6,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "contracts/contracts.h"
 #include "server/server.h"
 
 #ifndef SL_VERSION
@@ -25,6 +26,8 @@ static const char usage_main[] =
     "  serve      run the gateway (without --config: embedded Kafka broker and a dev token)\n"
     "  token      mint a JWT for development and tests\n"
     "  config     print the configuration reference (config docs)\n"
+    "  contracts  list the event contracts of a descriptor set, or check a change for\n"
+    "             breaking differences (contracts check OLD.pb NEW.pb)\n"
     "  version    print the version\n"
     "\n"
     "Run `sluice <command> --help` for the options of a command. Configuration keys are listed\n"
@@ -70,6 +73,112 @@ static const char usage_config[] = "usage: sluice config docs\n"
                                    "Prints the configuration reference (Markdown) generated from\n"
                                    "the table the loader uses; docs/configuration.md is its "
                                    "output.\n";
+
+static const char usage_contracts[] =
+    "usage: sluice contracts check OLD.pb NEW.pb\n"
+    "       sluice contracts list [FILE.pb]\n"
+    "\n"
+    "Event contracts are protobuf messages under proto/, compiled into a descriptor set\n"
+    "(protoc --include_imports --descriptor_set_out=FILE.pb; the build writes "
+    "build/proto/sluice.pb).\n"
+    "\n"
+    "check   loads both descriptor sets and prints every difference, one per line, as\n"
+    "        `BREAKING: ...` or `ok: ...`, then a summary. Breaking: a message, enum, enum value\n"
+    "        or event type removed; an event type moved to another message or stage; a field\n"
+    "        removed without `reserved` for its number; a field number reused with another name\n"
+    "        or type; a type or label (repeated/singular) changed; `required` added to an\n"
+    "        existing field, or a new field that is required or takes a reserved number/name.\n"
+    "        Additions (messages, fields, enum values, event types) are ok.\n"
+    "list    prints each event type with its message, stage and number of fields.\n"
+#ifdef SL_CONTRACTS_DEFAULT
+    "        FILE defaults to " SL_CONTRACTS_DEFAULT ".\n"
+#endif
+    "\n"
+    "exit codes: 0 no breaking change (check) or listed (list); 1 breaking changes;\n"
+    "            2 usage error or a descriptor set that cannot be loaded (the message names it).\n"
+    "\n"
+    "In CI, compare the main branch's contracts with the pull request's (a job on PRs):\n"
+    "\n"
+    "  git fetch origin main && git worktree add /tmp/base origin/main\n"
+    "  (cd /tmp/base/proto && protoc --include_imports --descriptor_set_out=/tmp/base.pb \\\n"
+    "      -I. $(find . -name '*.proto' | sed 's|^./||'))\n"
+    "  cmake --preset ci && cmake --build --preset ci --target sluice sl_contracts_descriptor\n"
+    "  ./build-ci/sluice contracts check /tmp/base.pb build-ci/proto/sluice.pb\n"
+    "\n"
+    "Exit 1 fails the job. A deliberate break is merged by overriding the check and giving the\n"
+    "changed contract a new event type (e.g. purchase_v2) while producers move over.\n";
+
+static void print_change(void *arg, const sl_ct_change_t *change) {
+    size_t *count = arg;
+    (*count)++;
+    printf("%s: %s\n", change->breaking ? "BREAKING" : "ok", change->what);
+}
+
+static int contracts_check(const char *old_path, const char *new_path) {
+    sl_contracts_t *old_set = NULL, *new_set = NULL;
+    sl_error_t err;
+    int rc = 2;
+    if (sl_contracts_load(old_path, &old_set, &err) != SL_OK) {
+        fprintf(stderr, "sluice contracts check: %s\n", err.message);
+        goto done;
+    }
+    if (sl_contracts_load(new_path, &new_set, &err) != SL_OK) {
+        fprintf(stderr, "sluice contracts check: %s\n", err.message);
+        goto done;
+    }
+    size_t total = 0;
+    size_t breaking = sl_contracts_diff(old_set, new_set, print_change, &total);
+    printf("%zu breaking, %zu compatible change%s (%s -> %s)\n", breaking, total - breaking,
+           total - breaking == 1 ? "" : "s", old_path, new_path);
+    rc = breaking > 0 ? 1 : 0;
+done:
+    sl_contracts_unref(old_set);
+    sl_contracts_unref(new_set);
+    return rc;
+}
+
+static int contracts_list(const char *path) {
+    sl_contracts_t *c;
+    sl_error_t err;
+    if (sl_contracts_load(path, &c, &err) != SL_OK) {
+        fprintf(stderr, "sluice contracts list: %s\n", err.message);
+        return 2;
+    }
+    size_t n = sl_contracts_count(c);
+    for (size_t i = 0; i < n; i++) {
+        const sl_ct_message_t *m = sl_contracts_at(c, i);
+        printf("%-24s -> %-40s stage=%-9s fields=%zu\n", m->event_type, m->full_name,
+               sl_ct_stage_name(m->stage), m->n_fields);
+    }
+    printf("%zu event type%s in %s\n", n, n == 1 ? "" : "s", path);
+    sl_contracts_unref(c);
+    return 0;
+}
+
+static int cmd_contracts(int argc, char **argv) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "help") == 0)) {
+        fputs(usage_contracts, stdout);
+        return 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "check") == 0) {
+        return contracts_check(argv[2], argv[3]);
+    }
+    if (argc == 3 && strcmp(argv[1], "list") == 0) {
+        return contracts_list(argv[2]);
+    }
+    if (argc == 2 && strcmp(argv[1], "list") == 0) {
+#ifdef SL_CONTRACTS_DEFAULT
+        return contracts_list(SL_CONTRACTS_DEFAULT);
+#else
+        fprintf(stderr,
+                "sluice contracts list: name the descriptor set (no default compiled in)\n");
+        return 2;
+#endif
+    }
+    fputs(usage_contracts, stderr);
+    return 2;
+}
 
 static int cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -205,6 +314,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(verb, "config") == 0) {
         return cmd_config(argc - 1, argv + 1);
+    }
+    if (strcmp(verb, "contracts") == 0) {
+        return cmd_contracts(argc - 1, argv + 1);
     }
     if (strcmp(verb, "version") == 0 || strcmp(verb, "--version") == 0) {
         printf("sluice %s\n", SL_VERSION);

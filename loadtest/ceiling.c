@@ -268,10 +268,11 @@ int main(int argc, char **argv) {
         }
         pooled_t *p = &pool[seq % (uint64_t)opt.pool];
         lt_uuid(p->value + p->id_off, run, 0xffff, seq);
-        rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+        rd_kafka_headers_t *h = rd_kafka_headers_new(4);
         rd_kafka_header_add(h, "event_id", -1, p->value + p->id_off, LT_UUID_LEN);
-        rd_kafka_header_add(h, "type", -1, "page_view", 9);
+        rd_kafka_header_add(h, "type", -1, "product_view", 12);
         rd_kafka_header_add(h, "received_at", -1, received, 24);
+        rd_kafka_header_add(h, "contract", -1, "sluice.events.v1.ProductView", 28);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY((p->value + p->key_off), p->key_len), RD_KAFKA_V_VALUE(p->value, p->len),

@@ -98,13 +98,13 @@ size_t lt_event(char *out, size_t cap, lt_rng_t *r, int64_t now_ms, size_t *id_o
     uint32_t item = lt_rand_below(r, 100000);
     static const char id_zero[LT_UUID_LEN + 1] = "00000000-0000-4000-8000-000000000000";
     int n = snprintf(out, cap,
-                     "{\"event_id\":\"%s\",\"type\":\"page_view\",\"occurred_at\":\"%s\","
+                     "{\"event_id\":\"%s\",\"type\":\"product_view\",\"occurred_at\":\"%s\","
                      "\"user_id\":\"user-%05u\",\"anonymous_id\":\"%012llx\","
                      "\"context\":{\"user_agent\":\"%s\",\"page\":{\"url\":\"https://"
                      "example.com/%s/%05u\"},\"locale\":\"%s\"},\"properties\":{"
-                     "\"sku\":\"%05u\",\"price\":%u,\"qty\":%u}}",
+                     "\"product_id\":\"p%05u\",\"price\":%u,\"currency\":\"EUR\"}}",
                      id_zero, occurred, user, (unsigned long long)(anon & 0xffffffffffffull), ua,
-                     sec, item, loc, item, 100 + lt_rand_below(r, 20000), 1 + lt_rand_below(r, 5));
+                     sec, item, loc, item, 100 + lt_rand_below(r, 20000));
     if (n < 0 || (size_t)n >= cap) {
         return 0;
     }

@@ -67,6 +67,9 @@ typedef struct sl_config {
         int64_t leeway_ms;
     } auth;
     struct {
+        char *file;
+    } contracts;
+    struct {
         int64_t timeout_ms;
     } shutdown;
     struct {

@@ -98,6 +98,11 @@ static const sl_cfg_key_t keys[] = {
     {"auth.leeway", SL_CFG_DURATION, OFF(auth.leeway_ms), "30s", 0, 600000, NULL, 0,
      "Clock skew allowed when checking exp and nbf."},
 
+    {"contracts.file", SL_CFG_STRING, OFF(contracts.file), "builtin", NOLIM, NULL, 0,
+     "Descriptor set (protoc --descriptor_set_out --include_imports) holding the event "
+     "contracts; `builtin` is the catalog of proto/ compiled by the build, empty disables "
+     "contract validation. Reloadable: a new contract deploys by replacing the file."},
+
     {"shutdown.timeout", SL_CFG_DURATION, OFF(shutdown.timeout_ms), "15s", 0, 600000, NULL, 0,
      "On SIGTERM, how long in-flight events may take to be acknowledged before they are purged "
      "and answered retryable."},

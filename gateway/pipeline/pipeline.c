@@ -1,15 +1,19 @@
 #include "pipeline/pipeline.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "contracts/contracts.h"
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
 
 struct sl_pipeline {
     sl_sink_t *sink;
     atomic_bool draining;
+    pthread_mutex_t lock; /* guards contracts */
+    sl_contracts_t *contracts;
 };
 
 sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
@@ -18,11 +22,35 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
         abort();
     }
     pl->sink = sink;
+    pthread_mutex_init(&pl->lock, NULL);
     return pl;
 }
 
 void sl_pipeline_free(sl_pipeline_t *pl) {
+    if (pl == NULL) {
+        return;
+    }
+    sl_contracts_unref(pl->contracts);
+    pthread_mutex_destroy(&pl->lock);
     free(pl);
+}
+
+void sl_pipeline_set_contracts(sl_pipeline_t *pl, sl_contracts_t *contracts) {
+    if (contracts != NULL) {
+        sl_contracts_ref(contracts);
+    }
+    pthread_mutex_lock(&pl->lock);
+    sl_contracts_t *old = pl->contracts;
+    pl->contracts = contracts;
+    pthread_mutex_unlock(&pl->lock);
+    sl_contracts_unref(old);
+}
+
+sl_contracts_t *sl_pipeline_contracts(sl_pipeline_t *pl) {
+    pthread_mutex_lock(&pl->lock);
+    sl_contracts_t *c = pl->contracts != NULL ? sl_contracts_ref(pl->contracts) : NULL;
+    pthread_mutex_unlock(&pl->lock);
+    return c;
 }
 
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl) {
@@ -103,10 +131,12 @@ static sl_status_t stage_produce(sl_request_t *req) {
         }
         /* The event's own bytes, as the client sent them (validated JSON, unique keys). */
         const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+        const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         sl_header_t headers[] = {
             {"event_id", ev->event_id, ev->event_id_len},
             {"type", ev->type, ev->type_len},
             {"received_at", received, strlen(received)},
+            {"contract", contract, strlen(contract)},
         };
         sl_msg_t msg = {
             .topic = ev->topic,
@@ -135,8 +165,9 @@ static const struct {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
 } stages[] = {
-    {"auth", sl_stage_auth}, {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
-    {"key", stage_key},      {"route", stage_route},      {"produce", stage_produce},
+    {"auth", sl_stage_auth},         {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
+    {"contract", sl_stage_contract}, {"key", stage_key},          {"route", stage_route},
+    {"produce", stage_produce},
 };
 
 static void release(sl_request_t *req) {

@@ -1,6 +1,6 @@
 /* pipeline: the fixed, ordered stage table every request goes through, whatever its transport.
  *
- *   auth -> decode -> validate -> key -> route -> produce
+ *   auth -> decode -> validate -> contract -> key -> route -> produce
  *
  * Each stage returns SL_OK to go on or a failure after recording a whole-request fault; per-event
  * failures are recorded on the event and the batch's other events go on. The produce stage hands
@@ -25,6 +25,12 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink);
 void sl_pipeline_free(sl_pipeline_t *pl);
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);
 
+/* The contract registry new requests validate against (NULL: envelope validation only). Takes
+ * its own reference and drops the previous registry's; requests already running keep theirs.
+ * sl_pipeline_contracts returns a new reference (or NULL) the caller must unref. Any thread. */
+void sl_pipeline_set_contracts(sl_pipeline_t *pl, struct sl_contracts *contracts);
+struct sl_contracts *sl_pipeline_contracts(sl_pipeline_t *pl);
+
 /* From now on every new batch is answered 503 shutting_down. Any thread. */
 void sl_pipeline_set_draining(sl_pipeline_t *pl);
 bool sl_pipeline_draining(const sl_pipeline_t *pl);
@@ -39,6 +45,7 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
 sl_status_t sl_stage_auth(sl_request_t *req);
 sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
+sl_status_t sl_stage_contract(sl_request_t *req);
 
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);

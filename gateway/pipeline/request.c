@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "contracts/contracts.h"
 #include "core/timefmt.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/request.h"
@@ -16,6 +17,7 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     req->arena = arena;
     req->cfg = cfg;
     req->pipeline = pipeline;
+    req->contracts = pipeline != NULL ? sl_pipeline_contracts(pipeline) : NULL;
     req->media_type = "";
     req->received_at_ms = sl_time_now_ms();
     req->start_ns = sl_time_mono_ns();
@@ -28,8 +30,10 @@ void sl_request_free(sl_request_t *req) {
         return;
     }
     sl_config_t *cfg = req->cfg;
+    sl_contracts_t *contracts = req->contracts;
     sl_arena_destroy(req->arena);
     sl_config_unref(cfg);
+    sl_contracts_unref(contracts);
 }
 
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,

@@ -39,6 +39,8 @@ typedef enum {
 
 typedef struct sl_request sl_request_t;
 struct sl_pipeline;
+struct sl_contracts;
+struct sl_ct_message;
 
 typedef struct {
     sl_request_t *req;
@@ -50,6 +52,7 @@ typedef struct {
     const char *key; /* NULL: produced without a key */
     size_t key_len;
     const char *topic;
+    const struct sl_ct_message *contract; /* set by the contract stage */
     int64_t occurred_at_ms;
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */
@@ -62,6 +65,7 @@ typedef struct {
 struct sl_request {
     sl_arena_t *arena;
     sl_config_t *cfg;
+    struct sl_contracts *contracts; /* the registry the request started with, or NULL */
     struct sl_pipeline *pipeline;
 
     /* Input, filled by the transport before submit. */

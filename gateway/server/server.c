@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "contracts/contracts.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
@@ -19,6 +20,9 @@
 
 #ifndef SL_VERSION
 #define SL_VERSION "0.0.0"
+#endif
+#ifndef SL_CONTRACTS_DEFAULT
+#define SL_CONTRACTS_DEFAULT ""
 #endif
 
 typedef struct {
@@ -64,10 +68,50 @@ static void app_info(void *arg, sl_buf_t *out) {
         sl_buf_printf(out, "%s\"%s\":", i > 0 ? "," : "", names[i]);
         sl_buf_json_string(out, topics[i], strlen(topics[i]));
     }
-    sl_buf_puts(out, "},\"config\":{\"source\":");
+    sl_contracts_t *contracts = sl_pipeline_contracts(app->pipeline);
+    sl_buf_puts(out, "},\"contracts\":{\"file\":");
+    const char *file =
+        strcmp(cfg->contracts.file, "builtin") == 0 ? SL_CONTRACTS_DEFAULT : cfg->contracts.file;
+    sl_buf_json_string(out, file, strlen(file));
+    sl_buf_printf(out, ",\"event_types\":%zu}",
+                  contracts != NULL ? sl_contracts_count(contracts) : 0);
+    sl_contracts_unref(contracts);
+    sl_buf_puts(out, ",\"config\":{\"source\":");
     sl_buf_json_string(out, cfg->source, strlen(cfg->source));
     sl_buf_puts(out, "}}\n");
     sl_config_unref(cfg);
+}
+
+/* The registry contracts.file names: NULL when contract validation is off. */
+static int load_contracts(const sl_config_t *cfg, sl_contracts_t **out, sl_error_t *err) {
+    const char *path = cfg->contracts.file;
+    *out = NULL;
+    if (path[0] == '\0') {
+        return 0;
+    }
+    if (strcmp(path, "builtin") == 0) {
+        path = SL_CONTRACTS_DEFAULT;
+    }
+    sl_error_t e;
+    if (sl_contracts_load(path, out, &e) != SL_OK) {
+        sl_error_set(err, SL_REJECT, e.code, "contracts.file: %s", e.message);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    sl_buf_t *out;
+    size_t n;
+} changes_t;
+
+static void list_change(void *arg, const sl_ct_change_t *c) {
+    changes_t *ch = arg;
+    if (!c->breaking) {
+        return;
+    }
+    sl_buf_puts(ch->out, ch->n++ > 0 ? "," : "");
+    sl_buf_json_string(ch->out, c->what, strlen(c->what));
 }
 
 /* Builds the snapshot the options describe; the embedded default's generated key carries over. */
@@ -94,13 +138,14 @@ static int build_config(app_t *app, sl_config_t **out, sl_error_t *err) {
     return 0;
 }
 
-static int app_reload(void *arg, sl_buf_t *out) {
+static int app_reload(void *arg, bool force, sl_buf_t *out) {
     app_t *app = arg;
     pthread_mutex_lock(&app->reload_lock);
     sl_error_t err;
     sl_config_t *next = NULL;
-    int status;
-    if (build_config(app, &next, &err) != 0) {
+    sl_contracts_t *contracts = NULL;
+    int status = 200;
+    if (build_config(app, &next, &err) != 0 || load_contracts(next, &contracts, &err) != 0) {
         sl_metrics_config_reload(0);
         SL_WARN("reload refused: %s", err.message);
         sl_buf_puts(out, "{\"ok\":false,\"error\":{\"code\":");
@@ -109,22 +154,49 @@ static int app_reload(void *arg, sl_buf_t *out) {
         sl_buf_json_string(out, err.message, strlen(err.message));
         sl_buf_puts(out, "}}\n");
         status = 400;
-    } else {
-        sl_config_t *cur = sl_config_acquire();
-        char restart[512];
-        sl_config_restart_diff(cur, next, restart, sizeof(restart));
-        sl_config_unref(cur);
-        sl_log_set_level((sl_log_level_t)sl_log_level_parse(next->log.level));
-        sl_config_publish(next);
-        sl_config_unref(next);
-        sl_metrics_config_reload(1);
-        SL_INFO("configuration reloaded%s%s", restart[0] ? "; needs a restart to apply: " : "",
-                restart);
-        sl_buf_puts(out, "{\"ok\":true,\"restart_required\":");
-        sl_buf_json_string(out, restart, strlen(restart));
-        sl_buf_puts(out, "}\n");
-        status = 200;
+        goto done;
     }
+    sl_contracts_t *running = sl_pipeline_contracts(app->pipeline);
+    if (running != NULL && contracts != NULL) {
+        sl_buf_t list;
+        sl_buf_init(&list, NULL, 256);
+        changes_t ch = {&list, 0};
+        size_t breaking = sl_contracts_diff(running, contracts, list_change, &ch);
+        if (breaking > 0 && !force) {
+            sl_metrics_config_reload(0);
+            SL_WARN("reload refused: the new contracts break %zu things in the running ones "
+                    "(POST /-/reload?force=true to apply anyway)",
+                    breaking);
+            sl_buf_printf(out,
+                          "{\"ok\":false,\"error\":{\"code\":\"breaking_contracts\","
+                          "\"message\":\"the new contracts are incompatible with the running "
+                          "ones; fix them or reload with ?force=true\"},\"breaking\":[%.*s]}\n",
+                          (int)list.len, list.data);
+            status = 409;
+        }
+        sl_buf_free(&list);
+    }
+    sl_contracts_unref(running);
+    if (status != 200) {
+        goto done;
+    }
+    sl_config_t *cur = sl_config_acquire();
+    char restart[512];
+    sl_config_restart_diff(cur, next, restart, sizeof(restart));
+    sl_config_unref(cur);
+    sl_log_set_level((sl_log_level_t)sl_log_level_parse(next->log.level));
+    sl_pipeline_set_contracts(app->pipeline, contracts);
+    sl_config_publish(next);
+    sl_metrics_config_reload(1);
+    SL_INFO("configuration reloaded%s%s", restart[0] ? "; needs a restart to apply: " : "",
+            restart);
+    sl_buf_puts(out, "{\"ok\":true,\"restart_required\":");
+    sl_buf_json_string(out, restart, strlen(restart));
+    sl_buf_printf(out, ",\"contracts\":%zu}\n",
+                  contracts != NULL ? sl_contracts_count(contracts) : 0);
+done:
+    sl_config_unref(next);
+    sl_contracts_unref(contracts);
     pthread_mutex_unlock(&app->reload_lock);
     return status;
 }
@@ -141,6 +213,14 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     printf("  topics  raw=%s identity=%s consent=%s decisions=%s outcomes=%s dead_letter=%s\n",
            cfg->topics.raw, cfg->topics.identity, cfg->topics.consent, cfg->topics.decisions,
            cfg->topics.outcomes, cfg->topics.dead_letter);
+    sl_contracts_t *contracts = sl_pipeline_contracts(app->pipeline);
+    if (contracts != NULL) {
+        printf("  schema  %zu event contracts (contracts.file=%s)\n", sl_contracts_count(contracts),
+               cfg->contracts.file);
+    } else {
+        printf("  schema  contract validation off (contracts.file is empty)\n");
+    }
+    sl_contracts_unref(contracts);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
         char *token =
@@ -153,7 +233,8 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
             printf("  try     curl -H 'Authorization: Bearer %s' -H 'Content-Type: "
                    "application/json' \\\n"
                    "            -d '{\"events\":[{\"event_id\":\"e1\",\"type\":\"page_view\","
-                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"user_id\":\"u1\"}]}' \\\n"
+                   "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"user_id\":\"u1\","
+                   "\"properties\":{\"url\":\"https://shop.example.com/\"}}]}' \\\n"
                    "            http://%s/v1/events\n",
                    token, sl_http1_address(app->http));
             printf("          kcat -b %s -C -t %s -e -f '%%k %%h %%s\\n'\n", bootstrap,
@@ -201,13 +282,15 @@ int sl_serve(const sl_serve_opts_t *opts) {
     int rc = 1;
     sl_error_t err;
     sl_config_t *cfg = NULL;
-    if (build_config(&app, &cfg, &err) != 0) {
+    sl_contracts_t *contracts = NULL;
+    if (build_config(&app, &cfg, &err) != 0 || load_contracts(cfg, &contracts, &err) != 0) {
         fprintf(stderr, "sluice: %s\n", err.message);
         rc = 2;
         goto done;
     }
     if (opts->check_only) {
-        printf("configuration OK (%s)\n", cfg->source);
+        printf("configuration OK (%s; %zu event contracts)\n", cfg->source,
+               contracts != NULL ? sl_contracts_count(contracts) : 0);
         rc = 0;
         goto done;
     }
@@ -219,6 +302,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
         goto done;
     }
     app.pipeline = sl_pipeline_new(app.sink);
+    sl_pipeline_set_contracts(app.pipeline, contracts);
     if (sl_http1_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;
@@ -236,7 +320,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
         if (sig == SIGHUP) {
             sl_buf_t out;
             sl_buf_init(&out, NULL, 256);
-            app_reload(&app, &out);
+            app_reload(&app, false, &out);
             sl_buf_free(&out);
             continue;
         }
@@ -254,6 +338,7 @@ done:
     sl_pipeline_free(app.pipeline);
     sl_config_publish(NULL);
     sl_config_unref(cfg);
+    sl_contracts_unref(contracts);
     free(app.dev_key);
     pthread_mutex_destroy(&app.reload_lock);
     return rc;

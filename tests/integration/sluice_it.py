@@ -71,8 +71,11 @@ def check_sanitizer_output(testcase, text, what="sluice"):
 
 
 def event(event_id, **fields):
+    """An event valid against the catalog in proto/ (page_view needs properties.url)."""
     ev = {"event_id": event_id, "type": fields.pop("type", "page_view"),
           "occurred_at": fields.pop("occurred_at", "2026-01-02T03:04:05.678Z")}
+    if ev["type"] == "page_view" and "properties" not in fields:
+        ev["properties"] = {"url": "https://shop.example.com/p/" + str(event_id)}
     ev.update(fields)
     return ev
 

@@ -23,18 +23,20 @@ class PublishTest(it.SluiceTestCase):
         p = it.unique("pub")
         events = [
             it.event(f"{p}-0", type="page_view", user_id="user-1", anonymous_id="anon-1",
-                     properties={"path": "/a", "n": 3, "ok": True, "none": None,
-                                 "list": [1, "two", {"three": 3}], "neg": -17,
-                                 "big": 9007199254740993, "half": 0.5},
+                     properties={"url": "https://shop.example.com/a", "title": "A",
+                                 "referrer": None},
                      occurred_at="2026-01-02T03:04:05.678Z"),
-            it.event(f"{p}-1", type="click", anonymous_id="anon-2",
+            it.event(f"{p}-1", type="screen_view", anonymous_id="anon-2",
+                     properties={"name": "Home"},
                      occurred_at=1767323045678),  # epoch milliseconds
             it.event(f"{p}-2", type="purchase", context={"locale": "fr-FR",
-                                                         "text": "d\u00e9j\u00e0 vu \u2713"}),
+                                                         "text": "d\u00e9j\u00e0 vu \u2713"},
+                     properties={"orderId": "o-1", "revenue": 19.0, "currency": "EUR",
+                                 "items": [{"product_id": "p1", "quantity": 2, "price": 9.5}]}),
             it.event(f"{p}-3", type="page_view", user_id="user-1",
                      occurred_at="2026-01-02T04:04:05+01:00"),
-            it.event(f"{p}-4", type="signup", user_id="user-2", anonymous_id="anon-3",
-                     tags=[]),
+            it.event(f"{p}-4", type="search", user_id="user-2", anonymous_id="anon-3",
+                     properties={"query": "shoes", "resultCount": "12", "filters": []}),
         ]
         expected_key = {f"{p}-0": "user-1", f"{p}-1": "anon-2", f"{p}-2": None,
                         f"{p}-3": "user-1", f"{p}-4": "user-2"}
@@ -63,8 +65,12 @@ class PublishTest(it.SluiceTestCase):
                 self.assertEqual(len(msgs), 1, f"{eid} produced exactly once")
                 m = msgs[0]
                 self.assertEqual(m["key"], expected_key[eid], "message key")
-                # Exactly the three headers, in that order.
-                self.assertEqual(m["headers_list"][0::2], ["event_id", "type", "received_at"])
+                # Exactly these headers, in that order.
+                self.assertEqual(m["headers_list"][0::2],
+                                 ["event_id", "type", "received_at", "contract"])
+                contract = {"page_view": "PageView", "screen_view": "ScreenView",
+                            "purchase": "Purchase", "search": "Search"}[sent[eid]["type"]]
+                self.assertEqual(m["headers"]["contract"], "sluice.events.v1." + contract)
                 self.assertEqual(m["headers"]["event_id"], eid)
                 self.assertEqual(m["headers"]["type"], sent[eid]["type"])
                 ra = m["headers"]["received_at"]
@@ -135,11 +141,44 @@ class PublishTest(it.SluiceTestCase):
         self.assertEqual(by_id[f"{p}-ok5"][0]["key"], "a-mix")
         self.assertIsNone(by_id[f"{p}-ok7"][0]["key"])
 
+    def test_contract_violations_name_the_field(self):
+        p = it.unique("ct")
+        events = [
+            it.event(f"{p}-ok", type="purchase",
+                     properties={"order_id": "o-9", "revenue": 5, "currency": "USD",
+                                 "items": [{"productId": "a", "quantity": 1, "price": 5}]}),
+            it.event(f"{p}-price", type="purchase",
+                     properties={"order_id": "o-9", "revenue": 5, "currency": "USD",
+                                 "items": [{"product_id": "a"}, {"product_id": "b"},
+                                           {"product_id": "c", "price": "abc"}]}),
+            it.event(f"{p}-cur", type="purchase",
+                     properties={"order_id": "o-9", "revenue": 5, "currency": "usd"}),
+            it.event(f"{p}-unk", type="no_such_type"),
+            it.event(f"{p}-field", properties={"url": "https://a.example/", "colour": "red"}),
+            it.event(f"{p}-req", type="screen_view", properties={}),
+        ]
+        r = self.post(it.batch(events))
+        self.assertEqual(r.status, 200, r)
+        got = {x["event_id"]: (x["code"], x["message"]) for x in r.json["results"]}
+        self.assertEqual(got[f"{p}-price"],
+                         ("wrong_type", 'properties.items[2].price: expected a number, got "abc"'))
+        self.assertEqual(got[f"{p}-cur"][0], "invalid_format")
+        self.assertTrue(got[f"{p}-cur"][1].startswith("properties.currency: "), got)
+        self.assertEqual(got[f"{p}-unk"][0], "unknown_type")
+        self.assertEqual(got[f"{p}-field"][0], "unknown_field")
+        self.assertTrue(got[f"{p}-field"][1].startswith("properties.colour: "), got)
+        self.assertEqual(got[f"{p}-req"], ("missing_field",
+                                           "properties.name: required field is missing"))
+        self.assertEqual(r.json["accepted"], 1, r)
+        self.assertEqual(sorted(it.messages_by_event_id(prefix=p)), [f"{p}-ok"],
+                         "only the valid event reached Kafka")
+
     def test_escapes_and_exact_numbers(self):
         p = it.unique("esc")
         # Written by hand: escaped ids, and numbers no double can hold.
-        body = ('{"batch_id":"%s-b","events":[{"event_id":"%s-e\\u0031","type":"t\\"q",'
+        body = ('{"batch_id":"%s-b","events":[{"event_id":"%s-e\\u0031","type":"page_\\u0076iew",'
                 '"occurred_at":1767323045678,"user_id":"u\\u00e9\\/x",'
+                '"properties":{"url":"https:\\/\\/shop.example.com\\/\\u00e9"},'
                 '"n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}]}'
                 % (p, p))
         r = self.post(body.encode())
@@ -148,7 +187,7 @@ class PublishTest(it.SluiceTestCase):
         by_id = it.messages_by_event_id(prefix=p)
         self.assertEqual(sorted(by_id), [f"{p}-e1"], "event_id header is the decoded string")
         m = by_id[f"{p}-e1"][0]
-        self.assertEqual(m["headers"]["type"], 't"q')
+        self.assertEqual(m["headers"]["type"], "page_view", "type header is the decoded string")
         self.assertEqual(m["key"], "u\u00e9/x", "key is the decoded user_id")
         value = json.loads(m["payload"], parse_float=str, parse_int=str)
         self.assertEqual(value["n"], "123456789012345678901234567890")
@@ -159,7 +198,8 @@ class PublishTest(it.SluiceTestCase):
     def test_full_batch_at_default_limit(self):
         p = it.unique("full")
         ids = [f"{p}-{i:04d}" for i in range(1000)]  # limits.max_events_per_batch default
-        events = [it.event(i, user_id=f"user-{n % 37}", properties={"n": n, "pad": "x" * 100})
+        events = [it.event(i, user_id=f"user-{n % 37}",
+                           properties={"url": f"https://shop.example.com/{n}", "title": "x" * 100})
                   for n, i in enumerate(ids)]
         r = self.post(it.batch(events))
         self.assertEqual(r.status, 200, r)

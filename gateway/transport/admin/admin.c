@@ -69,11 +69,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         a->hooks.info(a->hooks.app, &body);
         ret = reply(conn, 200, "application/json", &body);
     } else if (strcmp(url, "/-/reload") == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
-        int status = a->hooks.reload(a->hooks.app, &body);
+        const char *force = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "force");
+        bool forced = force != NULL && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0);
+        int status = a->hooks.reload(a->hooks.app, forced, &body);
         ret = reply(conn, (unsigned)status, "application/json", &body);
     } else {
-        sl_buf_puts(&body, "{\"error\":{\"code\":\"not_found\",\"message\":\"admin endpoints: "
-                           "GET /healthz /readyz /metrics /info, POST /-/reload\"}}\n");
+        sl_buf_puts(&body,
+                    "{\"error\":{\"code\":\"not_found\",\"message\":\"admin endpoints: "
+                    "GET /healthz /readyz /metrics /info, POST /-/reload[?force=true]\"}}\n");
         ret = reply(conn, 404, "application/json", &body);
     }
     sl_buf_free(&body);

@@ -16,8 +16,9 @@ typedef struct {
     bool (*ready)(void *app, char *why, size_t why_len);
     /* Appends the /info JSON object. */
     void (*info)(void *app, sl_buf_t *out);
-    /* Reloads the configuration; appends a JSON result; returns the HTTP status. */
-    int (*reload)(void *app, sl_buf_t *out);
+    /* Reloads the configuration (force: even when the new contracts break the running ones);
+     * appends a JSON result; returns the HTTP status. */
+    int (*reload)(void *app, bool force, sl_buf_t *out);
     void *app;
 } sl_admin_hooks_t;
 

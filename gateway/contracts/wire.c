@@ -117,7 +117,7 @@ static bool rd_scalar_varint(rd_t *r, uint32_t wt, uint64_t *out, bool *seen) {
 }
 
 static bool rd_scalar_double(rd_t *r, uint32_t wt, double *out, bool *seen) {
-    uint64_t bits;
+    uint64_t bits = 0;
     *seen = false;
     if (wt == WT_FIXED64) {
         if (!rd_fixed64(r, &bits)) {

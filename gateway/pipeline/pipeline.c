@@ -101,11 +101,31 @@ static sl_status_t stage_key(sl_request_t *req) {
     return SL_OK;
 }
 
-/* Every event goes to the raw stage until routing by contract stage lands. */
+/* Event type -> stage (declared by its contract) -> the stage's topic. Without contracts every
+ * event goes to the raw stage. */
 static sl_status_t stage_route(sl_request_t *req) {
+    const sl_config_t *cfg = req->cfg;
     for (size_t i = 0; i < req->n_events; i++) {
-        if (req->events[i].outcome == SL_OUT_PENDING) {
-            req->events[i].topic = req->cfg->topics.raw;
+        sl_event_t *ev = &req->events[i];
+        if (ev->outcome != SL_OUT_PENDING) {
+            continue;
+        }
+        switch (ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW) {
+        case SL_STAGE_IDENTITY:
+            ev->topic = cfg->topics.identity;
+            break;
+        case SL_STAGE_CONSENT:
+            ev->topic = cfg->topics.consent;
+            break;
+        case SL_STAGE_DECISIONS:
+            ev->topic = cfg->topics.decisions;
+            break;
+        case SL_STAGE_OUTCOMES:
+            ev->topic = cfg->topics.outcomes;
+            break;
+        default:
+            ev->topic = cfg->topics.raw;
+            break;
         }
     }
     return SL_OK;

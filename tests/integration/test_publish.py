@@ -173,6 +173,29 @@ class PublishTest(it.SluiceTestCase):
         self.assertEqual(sorted(it.messages_by_event_id(prefix=p)), [f"{p}-ok"],
                          "only the valid event reached Kafka")
 
+    def test_each_stage_has_its_topic(self):
+        p = it.unique("stage")
+        uuid = "123e4567-e89b-12d3-a456-426614174000"
+        events = [
+            it.event(f"{p}-raw"),
+            it.event(f"{p}-id", type="identify", properties={"user_id": "u-7"}),
+            it.event(f"{p}-consent", type="consent_update", user_id="u-7",
+                     properties={"granted": ["analytics"]}),
+            it.event(f"{p}-dec", type="recommendation_impression",
+                     properties={"request_id": uuid, "model_version": "m1",
+                                 "items": [{"item_id": "i1", "position": 0}]}),
+            it.event(f"{p}-out", type="recommendation_outcome",
+                     properties={"request_id": uuid, "item_id": "i1", "action": "click"}),
+        ]
+        r = self.post(it.batch(events))
+        self.assertEqual((r.status, r.json["accepted"]), (200, 5), r)
+        for topic, eid in [("sluice.raw", "raw"), ("sluice.identity", "id"),
+                           ("sluice.consent", "consent"), ("sluice.decisions", "dec"),
+                           ("sluice.outcomes", "out")]:
+            with self.subTest(topic=topic):
+                self.assertEqual(sorted(it.messages_by_event_id(topic=topic, prefix=p)),
+                                 [f"{p}-{eid}"])
+
     def test_escapes_and_exact_numbers(self):
         p = it.unique("esc")
         # Written by hand: escaped ids, and numbers no double can hold.

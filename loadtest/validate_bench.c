@@ -1,0 +1,107 @@
+/* validate_bench: CPU cost per event of the JSON path before Kafka — parse (core/json),
+ * envelope validation and contract validation — on 100-event batches of ~330-byte events that
+ * are valid against the catalog, with jansson parsing the same bytes as the baseline in the same
+ * run. Single thread, in process; prints microseconds per event and MB/s.
+ *   build-release/loadtest/validate_bench [CATALOG.pb] [ROUNDS]                               */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contracts/contracts.h"
+#include "core/timefmt.h"
+#include "pipeline/pipeline.h"
+
+#ifndef SL_CONTRACTS_DEFAULT
+#define SL_CONTRACTS_DEFAULT ""
+#endif
+
+static void build_batch(sl_buf_t *b) {
+    sl_buf_puts(b, "{\"batch_id\":\"b-1\",\"sent_at\":\"2026-11-27T10:00:01Z\",\"events\":[");
+    for (int i = 0; i < 100; i++) {
+        if (i % 2 == 0) {
+            sl_buf_printf(b,
+                          "%s{\"event_id\":\"6f1c2a4e-0000-4000-8000-%012d\",\"type\":"
+                          "\"product_view\",\"occurred_at\":\"2026-11-27T10:00:00.123Z\","
+                          "\"user_id\":\"user-%05d\",\"anonymous_id\":\"a%011d\",\"context\":{"
+                          "\"user_agent\":\"Mozilla/5.0 (X11; Linux x86_64)\",\"page\":{\"url\":"
+                          "\"https://shop.example.com/p/%d\"},\"locale\":\"en-US\"},\"properties\":"
+                          "{\"productId\":\"p%05d\",\"price\":19.99,\"currency\":\"EUR\"}}",
+                          i ? "," : "", i, i, i, i, i);
+        } else {
+            sl_buf_printf(b,
+                          ",{\"event_id\":\"6f1c2a4e-0000-4000-8000-%012d\",\"type\":\"purchase\","
+                          "\"occurred_at\":1795692000000,\"user_id\":\"user-%05d\",\"properties\":"
+                          "{\"order_id\":\"o-%d\",\"revenue\":39.98,\"currency\":\"EUR\",\"items\":"
+                          "[{\"product_id\":\"p%05d\",\"quantity\":2,\"price\":19.99}]}}",
+                          i, i, i, i);
+        }
+    }
+    sl_buf_puts(b, "]}");
+}
+
+int main(int argc, char **argv) {
+    const char *catalog = argc > 1 ? argv[1] : SL_CONTRACTS_DEFAULT;
+    int rounds = argc > 2 ? atoi(argv[2]) : 3000;
+    sl_config_t *cfg;
+    sl_contracts_t *contracts;
+    sl_error_t err;
+    if (sl_config_build(NULL, NULL, 0, &cfg, &err) != SL_OK ||
+        sl_contracts_load(catalog, &contracts, &err) != SL_OK) {
+        fprintf(stderr, "validate_bench: %s\n", err.message);
+        return 2;
+    }
+    sl_config_publish(cfg);
+    sl_buf_t body;
+    sl_buf_init(&body, NULL, 65536);
+    build_batch(&body);
+    double events = 100.0 * rounds;
+    uint64_t t_parse = 0, t_env = 0, t_ct = 0, t_jansson = 0;
+    size_t invalid = 0;
+    for (int r = 0; r < rounds; r++) {
+        sl_request_t *req = sl_request_new(NULL);
+        req->contracts = sl_contracts_ref(contracts);
+        req->media_type = "application/json";
+        req->body = body.data;
+        req->body_len = body.len;
+        uint64_t a = sl_time_mono_ns();
+        sl_stage_decode(req);
+        uint64_t b = sl_time_mono_ns();
+        sl_stage_validate(req);
+        uint64_t c = sl_time_mono_ns();
+        sl_stage_contract(req);
+        uint64_t d = sl_time_mono_ns();
+        for (size_t i = 0; i < req->n_events; i++) {
+            invalid += req->events[i].outcome != SL_OUT_PENDING;
+        }
+        sl_request_free(req);
+        json_t *j = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, NULL);
+        uint64_t e = sl_time_mono_ns();
+        json_decref(j);
+        t_parse += b - a;
+        t_env += c - b;
+        t_ct += d - c;
+        t_jansson += e - d;
+    }
+    if (invalid > 0) {
+        fprintf(stderr, "validate_bench: %zu events were refused; the batch must be valid\n",
+                invalid);
+        return 1;
+    }
+    double per = 1e3 * events;
+    printf("batch: 100 events, %zu bytes (%.0f bytes/event), %d rounds\n", body.len,
+           (double)body.len / 100, rounds);
+    printf("%-36s %8s %10s\n", "step", "us/event", "MB/s");
+    printf("%-36s %8.3f %10.1f\n", "parse (core/json)", t_parse / per,
+           body.len * (double)rounds / (t_parse / 1e3));
+    printf("%-36s %8.3f\n", "envelope validation", t_env / per);
+    printf("%-36s %8.3f\n", "contract validation (properties)", t_ct / per);
+    printf("%-36s %8.3f\n", "JSON path total", (t_parse + t_env + t_ct) / per);
+    printf("%-36s %8.3f %10.1f\n", "baseline: jansson parse (+free)", t_jansson / per,
+           body.len * (double)rounds / (t_jansson / 1e3));
+    sl_buf_free(&body);
+    sl_contracts_unref(contracts);
+    sl_config_publish(NULL);
+    sl_config_unref(cfg);
+    return 0;
+}

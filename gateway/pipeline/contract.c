@@ -36,11 +36,14 @@ static void fail(walk_t *w, const char *code, const char *fmt, ...) {
     w->ev->message = sl_arena_strndup(w->req->arena, msg, strlen(msg));
 }
 
+/* Runs on every field of every event: plain copies, no printf. A path that would not fit is
+ * left as it was (messages then name the deepest field that fit). */
 static size_t path_push_field(walk_t *w, const char *name, size_t len) {
     size_t saved = w->path_len;
-    int n = snprintf(w->path + w->path_len, sizeof(w->path) - w->path_len, ".%.*s", (int)len, name);
-    if (n > 0 && w->path_len + (size_t)n < sizeof(w->path)) {
-        w->path_len += (size_t)n;
+    if (saved + 1 + len < sizeof(w->path)) {
+        w->path[saved] = '.';
+        memcpy(w->path + saved + 1, name, len);
+        w->path_len = saved + 1 + len;
     }
     return saved;
 }

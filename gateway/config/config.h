@@ -68,6 +68,7 @@ typedef struct sl_config {
     } auth;
     struct {
         char *file;
+        char *unknown_fields; /* "reject" | "strip" */
     } contracts;
     struct {
         int64_t timeout_ms;

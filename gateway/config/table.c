@@ -103,6 +103,11 @@ static const sl_cfg_key_t keys[] = {
      "contracts; `builtin` is the catalog of proto/ compiled by the build, empty disables "
      "contract validation. Reloadable: a new contract deploys by replacing the file."},
 
+    {"contracts.unknown_fields", SL_CFG_ENUM, OFF(contracts.unknown_fields), "reject", NOLIM,
+     "reject|strip", 0,
+     "A property the contract does not declare: `reject` the event (unknown_field) or `strip` "
+     "the field and produce the rest."},
+
     {"shutdown.timeout", SL_CFG_DURATION, OFF(shutdown.timeout_ms), "15s", 0, 600000, NULL, 0,
      "On SIGTERM, how long in-flight events may take to be acknowledged before they are purged "
      "and answered retryable."},

@@ -17,6 +17,7 @@
 typedef struct {
     sl_request_t *req;
     sl_event_t *ev;
+    bool strip_unknown;
     char path[256];
     size_t path_len;
 } walk_t;
@@ -412,6 +413,21 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
         size_t saved = path_push_field(w, name, len);
         const sl_ct_field_t *f = sl_ct_field_by_name(m, name, len);
         if (f == NULL) {
+            if (w->strip_unknown) {
+                sl_event_t *ev = w->ev;
+                if (ev->n_stripped == ev->cap_stripped) {
+                    uint32_t cap = ev->cap_stripped ? ev->cap_stripped * 2 : 4;
+                    uint32_t *p = sl_arena_alloc(w->req->arena, cap * sizeof(*p));
+                    if (ev->n_stripped > 0) {
+                        memcpy(p, ev->stripped, ev->n_stripped * sizeof(*p));
+                    }
+                    ev->stripped = p;
+                    ev->cap_stripped = cap;
+                }
+                ev->stripped[ev->n_stripped++] = v - 1;
+                w->path_len = saved;
+                continue;
+            }
             fail(w, "unknown_field", "not a field of %s", m->full_name);
             return false;
         }
@@ -445,6 +461,7 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
     if (req->contracts == NULL) {
         return SL_OK;
     }
+    bool strip = strcmp(req->cfg->contracts.unknown_fields, "strip") == 0;
     for (size_t i = 0; i < req->n_events; i++) {
         sl_event_t *ev = &req->events[i];
         if (ev->outcome != SL_OUT_PENDING) {
@@ -460,7 +477,7 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
             continue;
         }
         ev->contract = m;
-        walk_t w = {.req = req, .ev = ev};
+        walk_t w = {.req = req, .ev = ev, .strip_unknown = strip};
         memcpy(w.path, "properties", 10);
         w.path_len = 10;
         int64_t props = sl_json_get(&req->doc, ev->node, "properties");
@@ -482,4 +499,58 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
         check_message(&w, m, (uint32_t)props);
     }
     return SL_OK;
+}
+
+static bool stripped_within(const sl_event_t *ev, uint32_t from, uint32_t to) {
+    for (uint32_t i = 0; i < ev->n_stripped; i++) {
+        if (ev->stripped[i] >= from && ev->stripped[i] < to) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Re-emits node, copying every subtree without a stripped member as it came. */
+static void emit(const sl_json_doc_t *doc, const sl_event_t *ev, uint32_t node, sl_buf_t *out) {
+    const sl_json_node_t *nd = &doc->nodes[node];
+    if (!stripped_within(ev, node, nd->end)) {
+        bool quoted = nd->type == SL_JSON_STRING;
+        sl_buf_append(out, doc->src + nd->start - quoted, nd->len + 2 * quoted);
+        return;
+    }
+    bool object = nd->type == SL_JSON_OBJECT;
+    sl_buf_append(out, object ? "{" : "[", 1);
+    uint32_t c = node + 1;
+    bool first = true;
+    for (uint32_t i = 0; i < nd->count; i++) {
+        uint32_t value = object ? c + 1 : c;
+        uint32_t next = doc->nodes[value].end;
+        if (!object || !stripped_within(ev, c, c + 1)) {
+            if (!first) {
+                sl_buf_append(out, ",", 1);
+            }
+            first = false;
+            if (object) {
+                emit(doc, ev, c, out);
+                sl_buf_append(out, ":", 1);
+            }
+            emit(doc, ev, value, out);
+        }
+        c = next;
+    }
+    sl_buf_append(out, object ? "}" : "]", 1);
+}
+
+void sl_event_value(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *scratch,
+                    const char **value, size_t *len) {
+    const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+    if (ev->n_stripped == 0) {
+        *value = req->doc.src + nd->start;
+        *len = nd->len;
+        return;
+    }
+    scratch->len = 0;
+    emit(&req->doc, ev, ev->node, scratch);
+    *value = scratch->data;
+    *len = scratch->len;
 }

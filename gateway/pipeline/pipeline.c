@@ -144,13 +144,18 @@ static sl_status_t stage_produce(sl_request_t *req) {
     }
     char received[25];
     sl_time_format_rfc3339(req->received_at_ms, received);
+    sl_buf_t scratch;
+    sl_buf_init(&scratch, req->arena, 256);
     for (size_t i = 0; i < req->n_events; i++) {
         sl_event_t *ev = &req->events[i];
         if (ev->outcome != SL_OUT_PENDING) {
             continue;
         }
-        /* The event's own bytes, as the client sent them (validated JSON, unique keys). */
-        const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+        /* The event's own bytes, as the client sent them (validated JSON, unique keys), less
+         * any stripped members. */
+        const char *value;
+        size_t value_len;
+        sl_event_value(req, ev, &scratch, &value, &value_len);
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         sl_header_t headers[] = {
             {"event_id", ev->event_id, ev->event_id_len},
@@ -162,8 +167,8 @@ static sl_status_t stage_produce(sl_request_t *req) {
             .topic = ev->topic,
             .key = ev->key,
             .key_len = ev->key_len,
-            .value = req->doc.src + nd->start,
-            .value_len = nd->len,
+            .value = value,
+            .value_len = value_len,
             .headers = headers,
             .n_headers = sizeof(headers) / sizeof(headers[0]),
             .timestamp_ms = req->received_at_ms,

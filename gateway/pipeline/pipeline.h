@@ -47,6 +47,12 @@ sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 sl_status_t sl_stage_contract(sl_request_t *req);
 
+/* The bytes produced for ev: its own bytes as the client sent them, or, when the contract stage
+ * stripped members, the same JSON without them (built in scratch, which must be an arena
+ * buffer of req). */
+void sl_event_value(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *scratch,
+                    const char **value, size_t *len);
+
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);
 

@@ -53,6 +53,9 @@ typedef struct {
     size_t key_len;
     const char *topic;
     const struct sl_ct_message *contract; /* set by the contract stage */
+    uint32_t *stripped; /* key nodes of members to leave out of the value (unknown, stripped) */
+    uint32_t n_stripped;
+    uint32_t cap_stripped;
     int64_t occurred_at_ms;
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */

@@ -180,3 +180,56 @@ Test(contract_stage, without_contracts_only_the_envelope_is_checked) {
     cr_assert(eq(int, req->events[0].outcome, SL_OUT_PENDING));
     sl_request_free(req);
 }
+
+Test(contract_stage, strip_mode_leaves_unknown_properties_out_of_the_value) {
+    sl_config_t *cfg = t_publish(T_SETS("contracts.unknown_fields=strip", "log.level=error"));
+    static char body[] =
+        "{\"events\":[{\"event_id\":\"e1\",\"type\":\"purchase\",\"occurred_at\":1,"
+        "\"properties\":{\"colour\":\"red\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"EUR\","
+        "\"items\":[{\"product_id\":\"a\",\"gift\":{\"wrap\":true}},{\"product_id\":\"b\"}],"
+        "\"size\":[1,2]},\"extra\":[1, {\"k\" : \"v\"}]}]}";
+    sl_request_t *req = sl_request_new(NULL);
+    req->contracts = sl_contracts_ref(catalog());
+    req->media_type = "application/json";
+    req->body = body;
+    req->body_len = strlen(body);
+    cr_assert(eq(int, sl_stage_decode(req), SL_OK));
+    cr_assert(eq(int, sl_stage_validate(req), SL_OK));
+    cr_assert(eq(int, sl_stage_contract(req), SL_OK));
+    sl_event_t *ev = &req->events[0];
+    cr_assert(eq(int, ev->outcome, SL_OUT_PENDING), "%s: %s", ev->code, ev->message);
+    cr_assert(eq(u32, ev->n_stripped, 3));
+    sl_buf_t scratch;
+    sl_buf_init(&scratch, req->arena, 64);
+    const char *value;
+    size_t len;
+    sl_event_value(req, ev, &scratch, &value, &len);
+    const char *want = "{\"event_id\":\"e1\",\"type\":\"purchase\",\"occurred_at\":1,"
+                       "\"properties\":{\"order_id\":\"o\",\"revenue\":1,\"currency\":\"EUR\","
+                       "\"items\":[{\"product_id\":\"a\"},{\"product_id\":\"b\"}]},"
+                       "\"extra\":[1, {\"k\" : \"v\"}]}";
+    cr_assert(eq(str, sl_arena_strndup(req->arena, value, len), (char *)want));
+    sl_request_free(req);
+    t_unpublish(cfg);
+}
+
+Test(contract_stage, reject_mode_is_the_default_and_keeps_bytes_as_sent) {
+    static char body[] = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"screen_view\","
+                         "\"occurred_at\":1,\"properties\":{ \"name\" : \"Home\" }}]}";
+    sl_request_t *req = sl_request_new(NULL);
+    req->contracts = sl_contracts_ref(catalog());
+    req->media_type = "application/json";
+    req->body = body;
+    req->body_len = strlen(body);
+    cr_assert(eq(int, sl_stage_decode(req), SL_OK));
+    cr_assert(eq(int, sl_stage_contract(req), SL_OK));
+    sl_buf_t scratch;
+    sl_buf_init(&scratch, req->arena, 64);
+    const char *value;
+    size_t len;
+    sl_event_value(req, &req->events[0], &scratch, &value, &len);
+    cr_assert(eq(str, sl_arena_strndup(req->arena, value, len),
+                 "{\"event_id\":\"e1\",\"type\":\"screen_view\",\"occurred_at\":1,"
+                 "\"properties\":{ \"name\" : \"Home\" }}"));
+    sl_request_free(req);
+}

@@ -417,29 +417,44 @@ def parse_metrics(text):
 
 
 class SluiceTestCase(unittest.TestCase):
-    """Starts one sluice per TestCase class (with SETS) and stops it with SIGTERM in
-    tearDownClass, failing if it does not exit 0 or if a sanitizer reported an error."""
+    """Starts one sluice per TestCase class (with SETS, or what sluice_args returns) and stops it
+    with SIGTERM in tearDownClass, failing if it does not exit 0 or if a sanitizer reported an
+    error. cls.tmp is a temporary directory for the class; prepare() runs before the start."""
 
     SETS = ()
     sluice = None
 
     @classmethod
+    def prepare(cls):
+        """Hook: write files into cls.tmp.name before sluice starts."""
+
+    @classmethod
+    def sluice_args(cls):
+        """(sets, config path) for the Sluice of this class."""
+        return cls.SETS, None
+
+    @classmethod
     def setUpClass(cls):
-        cls.sluice = Sluice(cls.SETS)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-")
         try:
+            cls.prepare()
+            sets, config = cls.sluice_args()
+            cls.sluice = Sluice(sets, config=config)
             cls.sluice.start()
             cls.token = mint_token("t1")
         except BaseException:
-            cls.sluice.cleanup()  # tearDownClass does not run when setUpClass fails
+            if cls.sluice is not None:
+                cls.sluice.cleanup()  # tearDownClass does not run when setUpClass fails
             cls.sluice = None
+            cls.tmp.cleanup()
             raise
 
     @classmethod
     def tearDownClass(cls):
         s = cls.sluice
-        if s is None:
-            return
         try:
+            if s is None:
+                return
             rc = s.stop()
             err = s.stderr()
             checker = unittest.TestCase()
@@ -448,7 +463,9 @@ class SluiceTestCase(unittest.TestCase):
                 raise AssertionError(f"sluice exited with {rc} after SIGTERM (want 0); "
                                      f"stderr:\n{err[-4000:]}")
         finally:
-            s.cleanup()
+            if s is not None:
+                s.cleanup()
+            cls.tmp.cleanup()
 
     def post(self, payload, token=None, **kw):
         return self.sluice.post(payload, self.token if token is None else token, **kw)

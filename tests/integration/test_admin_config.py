@@ -149,34 +149,18 @@ class MissingTopicTest(unittest.TestCase):
             s.cleanup()
 
 
-class ReloadTest(unittest.TestCase):
+class ReloadTest(it.SluiceTestCase):
     """POST /-/reload and SIGHUP re-read the file: limits change live, a bad file changes
     nothing."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-reload-")
+    def prepare(cls):
         cls.path = os.path.join(cls.tmp.name, "sluice.yaml")
         cls.write_config(5)
-        cls.sluice = it.Sluice(config=cls.path)
-        try:
-            cls.sluice.start()
-            cls.token = it.mint_token("t1")
-        except BaseException:
-            cls.sluice.cleanup()
-            cls.tmp.cleanup()
-            raise
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            rc = cls.sluice.stop()
-            it.check_sanitizer_output(unittest.TestCase(), cls.sluice.stderr())
-            if rc != 0:
-                raise AssertionError(f"sluice exited {rc} after SIGTERM")
-        finally:
-            cls.sluice.cleanup()
-            cls.tmp.cleanup()
+    def sluice_args(cls):
+        return (), cls.path
 
     @classmethod
     def write_config(cls, max_events, extra=""):

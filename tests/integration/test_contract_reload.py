@@ -5,7 +5,6 @@ import glob
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import unittest
 
@@ -27,43 +26,27 @@ def compile_set(out, files, include_dirs):
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
-class ContractReloadTest(unittest.TestCase):
+class ContractReloadTest(it.SluiceTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-contracts-")
+    def prepare(cls):
         proto = os.path.join(it.env("SLUICE_SOURCE_DIR"), "proto")
         catalog = sorted(os.path.relpath(p, proto)
                          for p in glob.glob(os.path.join(proto, "sluice", "**", "*.proto"),
                                             recursive=True))
-        with open(os.path.join(cls.tmp.name, "wishlist.proto"), "w") as f:
-            f.write(WISHLIST)
         t = cls.tmp.name
+        with open(os.path.join(t, "wishlist.proto"), "w") as f:
+            f.write(WISHLIST)
         compile_set(f"{t}/base.pb", catalog, [proto])
         compile_set(f"{t}/added.pb", catalog + ["wishlist.proto"], [proto, t])
         compile_set(f"{t}/broken.pb",
                     [c for c in catalog if not c.endswith("decisions.proto")], [proto])
         cls.current = f"{t}/current.pb"
         shutil.copy(f"{t}/base.pb", cls.current)
-        cls.sluice = it.Sluice(sets=(f"contracts.file={cls.current}",))
-        try:
-            cls.sluice.start()
-            cls.token = it.mint_token("t1")
-        except BaseException:
-            cls.sluice.cleanup()
-            cls.tmp.cleanup()
-            raise
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            rc = cls.sluice.stop()
-            it.check_sanitizer_output(unittest.TestCase(), cls.sluice.stderr())
-            if rc != 0:
-                raise AssertionError(f"sluice exited {rc} after SIGTERM")
-        finally:
-            cls.sluice.cleanup()
-            cls.tmp.cleanup()
+    def sluice_args(cls):
+        return (f"contracts.file={cls.current}",), None
 
     def install(self, name):
         shutil.copy(os.path.join(self.tmp.name, name), self.current + ".new")

@@ -146,6 +146,22 @@ const sl_ct_field_t *sl_ct_field_by_number(const sl_ct_message_t *m, uint32_t nu
  * value. A static string; any thread. */
 const char *sl_ct_stage_name(sl_ct_stage_t stage);
 
+/* True when s (n bytes of valid UTF-8) has format f; SL_FMT_NONE accepts anything. */
+bool sl_ct_format_ok(sl_ct_format_t f, const char *s, size_t n);
+/* "an ISO 4217 currency code", ... for messages. */
+const char *sl_ct_format_phrase(sl_ct_format_t f);
+/* Code points in n bytes of valid UTF-8 (what min_len/max_len count for strings). */
+size_t sl_ct_utf8_chars(const char *s, size_t n);
+
+/* Checks a serialized message of type m at the wire level: wire types against declared types,
+ * UTF-8 in strings, unknown field numbers, and every rule (required = present with a
+ * non-default value for scalars, lengths, ranges, formats, allowed values, enum membership, max
+ * items), nested messages included, at most max_depth levels deep. Failures return SL_REJECT
+ * with the JSON result's codes (plus malformed_protobuf) and a message naming the field path
+ * under path, e.g. "properties.items[2].price: ...". Thread-safe; allocates nothing. */
+sl_status_t sl_ct_validate_wire(const sl_ct_message_t *m, const uint8_t *data, size_t len,
+                                const char *path, int max_depth, sl_error_t *err);
+
 /* One difference between two descriptor sets. */
 typedef struct {
     bool breaking;

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "contracts/contracts.h"
-#include "core/timefmt.h"
 #include "pipeline/pipeline.h"
 
 typedef struct {
@@ -77,113 +76,6 @@ static bool wrong(walk_t *w, uint32_t node, const char *expected) {
     describe(w, node, got, sizeof(got));
     fail(w, "wrong_type", "expected %s, got %s", expected, got);
     return false;
-}
-
-static size_t utf8_count(const char *s, size_t n) {
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++) {
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    }
-    return c;
-}
-
-static bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool check_format(sl_ct_format_t f, const char *s, size_t n) {
-    switch (f) {
-    case SL_FMT_NONE:
-        return true;
-    case SL_FMT_UUID:
-        if (n != 36) {
-            return false;
-        }
-        for (size_t i = 0; i < 36; i++) {
-            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-            if (dash ? s[i] != '-' : !is_hex(s[i])) {
-                return false;
-            }
-        }
-        return true;
-    case SL_FMT_ISO4217:
-        return n == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' &&
-               s[2] <= 'Z';
-    case SL_FMT_COUNTRY:
-        return n == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z';
-    case SL_FMT_URL: {
-        size_t p = n >= 8 && strncmp(s, "https://", 8) == 0  ? 8
-                   : n >= 7 && strncmp(s, "http://", 7) == 0 ? 7
-                                                             : 0;
-        if (p == 0 || p == n || s[p] == '/') {
-            return false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '<' || s[i] == '>') {
-                return false;
-            }
-        }
-        return true;
-    }
-    case SL_FMT_EMAIL: {
-        const char *at = memchr(s, '@', n);
-        if (at == NULL || at == s || memchr(at + 1, '@', n - (size_t)(at + 1 - s)) != NULL) {
-            return false;
-        }
-        const char *dot = memchr(at + 1, '.', n - (size_t)(at + 1 - s));
-        if (dot == NULL || dot == at + 1 || dot == s + n - 1) {
-            return false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if ((unsigned char)s[i] <= ' ') {
-                return false;
-            }
-        }
-        return true;
-    }
-    case SL_FMT_RFC3339: {
-        int64_t ms;
-        return sl_time_parse_rfc3339(s, n, &ms) == 0;
-    }
-    case SL_FMT_LOCALE: {
-        /* language[-Script][-REGION]...: letters and digits in subtags of 1-8, first 2-3. */
-        size_t i = 0, first = 0;
-        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) {
-            i++;
-        }
-        first = i;
-        if (first < 2 || first > 3) {
-            return false;
-        }
-        while (i < n) {
-            if (s[i] != '-' && s[i] != '_') {
-                return false;
-            }
-            size_t st = ++i;
-            while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                             (s[i] >= '0' && s[i] <= '9'))) {
-                i++;
-            }
-            if (i - st < 1 || i - st > 8) {
-                return false;
-            }
-        }
-        return true;
-    }
-    }
-    return true;
-}
-
-static const char *format_name(sl_ct_format_t f) {
-    static const char *names[] = {"",
-                                  "a UUID",
-                                  "an ISO 4217 currency code",
-                                  "an http(s) URL",
-                                  "an e-mail address",
-                                  "an RFC 3339 timestamp",
-                                  "an ISO 3166-1 alpha-2 country code",
-                                  "a BCP 47 locale"};
-    return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "a valid value";
 }
 
 static bool check_range(walk_t *w, const sl_ct_field_t *f, double v, uint32_t node) {
@@ -258,7 +150,7 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         const char *s;
         size_t n;
         sl_json_str(doc, node, req->arena, &s, &n);
-        size_t chars = utf8_count(s, n);
+        size_t chars = sl_ct_utf8_chars(s, n);
         if (f->min_len > 0 && chars < f->min_len) {
             fail(w, "too_short", "%zu characters, at least %u required", chars, f->min_len);
             return false;
@@ -267,10 +159,10 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
             fail(w, "too_long", "%zu characters, at most %u allowed", chars, f->max_len);
             return false;
         }
-        if (!check_format(f->format, s, n)) {
+        if (!sl_ct_format_ok(f->format, s, n)) {
             char got[64];
             describe(w, node, got, sizeof(got));
-            fail(w, "invalid_format", "expected %s, got %s", format_name(f->format), got);
+            fail(w, "invalid_format", "expected %s, got %s", sl_ct_format_phrase(f->format), got);
             return false;
         }
         if (f->n_allowed > 0) {

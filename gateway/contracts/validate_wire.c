@@ -1,0 +1,351 @@
+/* contracts/validate_wire: a protobuf message checked against its contract without decoding it
+ * into objects — one pass over the tags, bounded by the bytes and a depth limit. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "contracts/contracts.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+typedef struct {
+    char path[256];
+    size_t path_len;
+    sl_error_t *err;
+} ctx_t;
+
+static sl_status_t fail(ctx_t *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sl_status_t fail(ctx_t *c, const char *code, const char *fmt, ...) {
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_error_set(c->err, SL_REJECT, code, "%.*s: %s", (int)c->path_len, c->path, msg);
+}
+
+static size_t push(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static size_t push(ctx_t *c, const char *fmt, ...) {
+    size_t saved = c->path_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->path + saved, sizeof(c->path) - saved, fmt, ap);
+    va_end(ap);
+    if (n > 0 && saved + (size_t)n < sizeof(c->path)) {
+        c->path_len = saved + (size_t)n;
+    } else {
+        c->path[saved] = '\0';
+    }
+    return saved;
+}
+
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool utf8_valid(const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = c >= 0xC2 && c <= 0xDF   ? 2
+                   : c >= 0xE0 && c <= 0xEF ? 3
+                   : c >= 0xF0 && c <= 0xF4 ? 4
+                                            : 0;
+        if (k == 0 || i + k > n) {
+            return false;
+        }
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F) ||
+            (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F)) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
+static int wire_type_of(sl_ct_type_t t) {
+    switch (t) {
+    case SL_CT_DOUBLE:
+    case SL_CT_FIXED64:
+    case SL_CT_SFIXED64:
+        return WT_I64;
+    case SL_CT_FLOAT:
+    case SL_CT_FIXED32:
+    case SL_CT_SFIXED32:
+        return WT_I32;
+    case SL_CT_STRING:
+    case SL_CT_BYTES:
+    case SL_CT_MESSAGE:
+        return WT_LEN;
+    default:
+        return WT_VARINT;
+    }
+}
+
+/* The numeric value of a scalar read as raw bits, as a double, and whether it is the default. */
+static sl_status_t check_number(ctx_t *c, const sl_ct_field_t *f, uint64_t raw, bool *nonzero) {
+    double v;
+    switch (f->type) {
+    case SL_CT_DOUBLE: {
+        memcpy(&v, &raw, sizeof(v));
+        break;
+    }
+    case SL_CT_FLOAT: {
+        uint32_t r32 = (uint32_t)raw;
+        float fl;
+        memcpy(&fl, &r32, sizeof(fl));
+        v = fl;
+        break;
+    }
+    case SL_CT_INT32:
+        if ((int64_t)raw < INT32_MIN || (int64_t)raw > INT32_MAX) {
+            return fail(c, "out_of_range", "%lld does not fit int32", (long long)(int64_t)raw);
+        }
+        v = (double)(int64_t)raw;
+        break;
+    case SL_CT_UINT32:
+        if (raw > UINT32_MAX) {
+            return fail(c, "out_of_range", "%llu does not fit uint32", (unsigned long long)raw);
+        }
+        v = (double)raw;
+        break;
+    case SL_CT_SINT32:
+    case SL_CT_SINT64: {
+        int64_t z = (int64_t)(raw >> 1) ^ -(int64_t)(raw & 1);
+        if (f->type == SL_CT_SINT32 && (z < INT32_MIN || z > INT32_MAX)) {
+            return fail(c, "out_of_range", "%lld does not fit sint32", (long long)z);
+        }
+        v = (double)z;
+        break;
+    }
+    case SL_CT_SFIXED32:
+        v = (double)(int32_t)(uint32_t)raw;
+        break;
+    case SL_CT_FIXED32:
+        v = (double)(uint32_t)raw;
+        break;
+    case SL_CT_UINT64:
+    case SL_CT_FIXED64:
+        v = (double)raw;
+        break;
+    case SL_CT_BOOL:
+        if (raw > 1) {
+            return fail(c, "wrong_type", "a bool must be 0 or 1, got %llu",
+                        (unsigned long long)raw);
+        }
+        *nonzero = raw != 0;
+        return SL_OK;
+    case SL_CT_ENUM: {
+        int64_t e = (int64_t)raw;
+        const sl_ct_enum_t *en = f->enumeration;
+        bool found = false;
+        for (size_t i = 0; i < en->n_values && !found; i++) {
+            found = en->numbers[i] == e;
+        }
+        if (!found) {
+            return fail(c, "not_allowed", "%lld is not a value of %s", (long long)e, en->full_name);
+        }
+        *nonzero = e != 0;
+        return SL_OK;
+    }
+    default: /* int64, sfixed64 */
+        v = (double)(int64_t)raw;
+        break;
+    }
+    *nonzero = v != 0;
+    if (f->has_range && (isnan(v) || v < f->min || v > f->max)) {
+        return fail(c, "out_of_range", "%g is out of range [%g, %g]", v, f->min, f->max);
+    }
+    return SL_OK;
+}
+
+static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t *s, size_t n) {
+    if (f->type == SL_CT_BYTES) {
+        if (f->max_len > 0 && n > f->max_len) {
+            return fail(c, "too_long", "%zu bytes, at most %u allowed", n, f->max_len);
+        }
+        return SL_OK;
+    }
+    if (!utf8_valid(s, n)) {
+        return fail(c, "wrong_type", "a string must be UTF-8");
+    }
+    size_t chars = sl_ct_utf8_chars((const char *)s, n);
+    if (f->min_len > 0 && chars < f->min_len) {
+        return fail(c, "too_short", "%zu characters, at least %u required", chars, f->min_len);
+    }
+    if (f->max_len > 0 && chars > f->max_len) {
+        return fail(c, "too_long", "%zu characters, at most %u allowed", chars, f->max_len);
+    }
+    if (n > 0 && !sl_ct_format_ok(f->format, (const char *)s, n)) {
+        return fail(c, "invalid_format", "expected %s, got \"%.*s\"",
+                    sl_ct_format_phrase(f->format), (int)(n > 40 ? 40 : n), (const char *)s);
+    }
+    if (f->n_allowed > 0 && n > 0) {
+        for (size_t i = 0; i < f->n_allowed; i++) {
+            if (strlen(f->allowed[i]) == n && memcmp(f->allowed[i], s, n) == 0) {
+                return SL_OK;
+            }
+        }
+        return fail(c, "not_allowed", "\"%.*s\" is not one of the allowed values",
+                    (int)(n > 40 ? 40 : n), (const char *)s);
+    }
+    return SL_OK;
+}
+
+static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8_t *p,
+                                 const uint8_t *end, int depth);
+
+/* One occurrence of field f whose key has been read; p points at its payload. */
+static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t wt,
+                                    const uint8_t **p, const uint8_t *end, int depth,
+                                    uint32_t *count, bool *present) {
+    int want = wire_type_of(f->type);
+    bool packed = f->repeated && want != WT_LEN && wt == WT_LEN;
+    if (wt != (uint32_t)want && !packed) {
+        return fail(c, "wrong_type", "wire type %u where %s needs %d", wt,
+                    f->type == SL_CT_MESSAGE ? "a message" : "the field's type", want);
+    }
+    if (wt == WT_LEN) {
+        uint64_t len;
+        if (!varint(p, end, &len) || len > (uint64_t)(end - *p)) {
+            return fail(c, "malformed_protobuf", "truncated length-delimited field");
+        }
+        const uint8_t *v = *p;
+        *p += len;
+        if (packed) {
+            const uint8_t *q = v, *qend = v + len;
+            while (q < qend) {
+                uint64_t raw = 0;
+                if (want == WT_VARINT) {
+                    if (!varint(&q, qend, &raw)) {
+                        return fail(c, "malformed_protobuf", "truncated packed varint");
+                    }
+                } else {
+                    size_t w = want == WT_I64 ? 8 : 4;
+                    if ((size_t)(qend - q) < w) {
+                        return fail(c, "malformed_protobuf", "truncated packed value");
+                    }
+                    memcpy(&raw, q, w);
+                    q += w;
+                }
+                size_t saved = push(c, "[%u]", (*count)++);
+                bool nz;
+                sl_status_t rc = check_number(c, f, raw, &nz);
+                c->path_len = saved;
+                if (rc != SL_OK) {
+                    return rc;
+                }
+                *present = true;
+            }
+            return SL_OK;
+        }
+        size_t saved = f->repeated ? push(c, "[%u]", *count) : c->path_len;
+        (*count)++;
+        sl_status_t rc;
+        if (f->type == SL_CT_MESSAGE) {
+            if (depth <= 0) {
+                rc = fail(c, "malformed_protobuf", "nested deeper than the limit");
+            } else {
+                rc = check_message(c, f->message, v, v + len, depth - 1);
+            }
+            *present = true;
+        } else {
+            rc = check_string(c, f, v, (size_t)len);
+            *present = *present || len > 0 || f->repeated;
+        }
+        c->path_len = saved;
+        return rc;
+    }
+    uint64_t raw = 0;
+    if (wt == WT_VARINT) {
+        if (!varint(p, end, &raw)) {
+            return fail(c, "malformed_protobuf", "truncated varint");
+        }
+    } else {
+        size_t w = wt == WT_I64 ? 8 : 4;
+        if ((size_t)(end - *p) < w) {
+            return fail(c, "malformed_protobuf", "truncated fixed-width value");
+        }
+        memcpy(&raw, *p, w);
+        *p += w;
+    }
+    size_t saved = f->repeated ? push(c, "[%u]", *count) : c->path_len;
+    (*count)++;
+    bool nz = false;
+    sl_status_t rc = check_number(c, f, raw, &nz);
+    c->path_len = saved;
+    *present = *present || nz || f->repeated;
+    return rc;
+}
+
+static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8_t *p,
+                                 const uint8_t *end, int depth) {
+    uint32_t counts[64] = {0};
+    bool present[64] = {false};
+    if (m->n_fields > 64) {
+        return fail(c, "malformed_protobuf", "%s has more fields than the validator supports",
+                    m->full_name);
+    }
+    while (p < end) {
+        uint64_t key;
+        if (!varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > 536870911u) {
+            return fail(c, "malformed_protobuf", "invalid field key");
+        }
+        uint32_t number = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
+        const sl_ct_field_t *f = sl_ct_field_by_number(m, number);
+        if (f == NULL) {
+            size_t saved = push(c, ".#%u", number);
+            sl_status_t rc =
+                fail(c, "unknown_field", "field number %u is not in %s", number, m->full_name);
+            c->path_len = saved;
+            return rc;
+        }
+        size_t idx = (size_t)(f - m->fields);
+        size_t saved = push(c, ".%s", f->json_name);
+        sl_status_t rc = check_occurrence(c, f, wt, &p, end, depth, &counts[idx], &present[idx]);
+        if (rc == SL_OK && f->max_items > 0 && counts[idx] > f->max_items) {
+            rc = fail(c, "too_many_items", "more than %u items", f->max_items);
+        }
+        c->path_len = saved;
+        if (rc != SL_OK) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < m->n_fields; i++) {
+        if (m->fields[i].required && !present[i]) {
+            size_t saved = push(c, ".%s", m->fields[i].json_name);
+            sl_status_t rc = fail(c, "missing_field", "required field is missing");
+            c->path_len = saved;
+            return rc;
+        }
+    }
+    return SL_OK;
+}
+
+sl_status_t sl_ct_validate_wire(const sl_ct_message_t *m, const uint8_t *data, size_t len,
+                                const char *path, int max_depth, sl_error_t *err) {
+    ctx_t c = {.err = err};
+    push(&c, "%s", path);
+    return check_message(&c, m, data, data + len, max_depth);
+}

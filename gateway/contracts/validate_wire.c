@@ -43,6 +43,17 @@ static size_t push(ctx_t *c, const char *fmt, ...) {
     return saved;
 }
 
+/* The per-field path step, on every field of every event: a plain copy, no printf. */
+static size_t push_name(ctx_t *c, const char *name) {
+    size_t saved = c->path_len, n = strlen(name);
+    if (saved + 1 + n < sizeof(c->path)) {
+        c->path[saved] = '.';
+        memcpy(c->path + saved + 1, name, n);
+        c->path_len = saved + 1 + n;
+    }
+    return saved;
+}
+
 static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
     uint64_t v = 0;
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
@@ -322,7 +333,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
             return rc;
         }
         size_t idx = (size_t)(f - m->fields);
-        size_t saved = push(c, ".%s", f->json_name);
+        size_t saved = push_name(c, f->json_name);
         sl_status_t rc = check_occurrence(c, f, wt, &p, end, depth, &counts[idx], &present[idx]);
         if (rc == SL_OK && f->max_items > 0 && counts[idx] > f->max_items) {
             rc = fail(c, "too_many_items", "more than %u items", f->max_items);
@@ -334,7 +345,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
     }
     for (size_t i = 0; i < m->n_fields; i++) {
         if (m->fields[i].required && !present[i]) {
-            size_t saved = push(c, ".%s", m->fields[i].json_name);
+            size_t saved = push_name(c, m->fields[i].json_name);
             sl_status_t rc = fail(c, "missing_field", "required field is missing");
             c->path_len = saved;
             return rc;

@@ -124,6 +124,19 @@ static sl_status_t parse_string(parser_t *p) {
     uint8_t flags = 0;
     for (;;) {
         /* Plain ASCII runs first: the common case. */
+        /* Eight bytes at a time while none is a quote, a backslash, a control character or
+         * non-ASCII (SWAR: a zero byte of x ^ c shows up in (v - 0x01..) & ~v & 0x80..). */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+            if ((hit & high) != 0) {
+                break;
+            }
+            i += 8;
+        }
         while (i < len && plain[s[i]]) {
             i++;
         }
@@ -533,6 +546,57 @@ int sl_json_int(const sl_json_doc_t *doc, uint32_t node, int64_t *out) {
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;
+}
+
+double sl_json_number(const sl_json_doc_t *doc, uint32_t node) {
+    /* Powers of ten a double holds exactly. */
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const sl_json_node_t *nd = &doc->nodes[node];
+    const char *s = doc->src + nd->start;
+    size_t i = 0, n = nd->len;
+    bool neg = s[0] == '-';
+    i += neg;
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    bool dot = false;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            dot = true;
+            continue;
+        }
+        if (c < '0' || c > '9') {
+            break; /* an exponent: the slow path */
+        }
+        if (m != 0 || c != '0') {
+            digits++;
+        }
+        m = m * 10 + (uint64_t)(c - '0');
+        frac += dot;
+    }
+    if (i == n && digits <= 15 && frac <= 22) {
+        /* m < 10^15 < 2^53 and 10^frac are exact, so one division rounds correctly. */
+        double v = (double)m / pow10[frac];
+        return neg ? -v : v;
+    }
+    /* A JSON number is always followed by a delimiter or the end of the copy below. */
+    char tmp[64];
+    if (n < sizeof(tmp)) {
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        return strtod(tmp, NULL);
+    }
+    char *big = malloc(n + 1);
+    if (big == NULL) {
+        abort();
+    }
+    memcpy(big, s, n);
+    big[n] = '\0';
+    double v = strtod(big, NULL);
+    free(big);
+    return v;
 }
 
 const char *sl_json_type_phrase(sl_json_type_t t) {

@@ -70,6 +70,10 @@ void sl_json_str(const sl_json_doc_t *doc, uint32_t node, sl_arena_t *arena, con
 /* An integer number node as int64; returns -1 when not an integer or out of range. */
 int sl_json_int(const sl_json_doc_t *doc, uint32_t node, int64_t *out);
 
+/* A number node as a double, correctly rounded (the same bits as strtod): short decimals take
+ * Clinger's exact fast path, everything else strtod. */
+double sl_json_number(const sl_json_doc_t *doc, uint32_t node);
+
 /* "an object", "a string", ... for messages. */
 const char *sl_json_type_phrase(sl_json_type_t t);
 

@@ -98,7 +98,7 @@ static bool check_integer(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         ok = sl_json_int(doc, node, &v) == 0;
         if (!ok && !(nd->flags & SL_JSON_F_INTEGER)) {
             /* 1.0 and 1e3 are integers in proto3 JSON; fractions are not. */
-            double d = strtod(doc->src + nd->start, NULL);
+            double d = sl_json_number(doc, node);
             ok = d == floor(d) && fabs(d) < 9.2e18;
             v = (int64_t)d;
         }
@@ -250,7 +250,7 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         if (nd->type != SL_JSON_NUMBER) {
             return wrong(w, node, "a number");
         }
-        double v = strtod(doc->src + nd->start, NULL);
+        double v = sl_json_number(doc, node);
         if (f->type == SL_CT_FLOAT && isfinite(v) && fabs(v) > 3.4028234663852886e38) {
             fail(w, "out_of_range", "does not fit a float");
             return false;

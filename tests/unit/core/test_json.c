@@ -393,3 +393,59 @@ Test(json, type_phrases) {
     cr_assert(eq(str, (char *)sl_json_type_phrase(SL_JSON_TRUE), "a boolean"));
     cr_assert(eq(str, (char *)sl_json_type_phrase(SL_JSON_NULL), "null"));
 }
+
+/* sl_json_number must give strtod's exact bits, on its fast path and off it. */
+Test(json, number_matches_strtod_bitwise) {
+    static const char *fixed[] = {"0",
+                                  "-0",
+                                  "19.99",
+                                  "0.1",
+                                  "0.30000000000000004",
+                                  "1e3",
+                                  "-2.5E-3",
+                                  "123456789012345",
+                                  "1234567890123456",
+                                  "9007199254740993",
+                                  "0.000000000000000000001",
+                                  "1.7976931348623157e308",
+                                  "4.9e-324",
+                                  "3.14159",
+                                  "-1000.0001"};
+    char body[128];
+    unsigned seed = 12345;
+    for (int i = 0; i < 20000 + (int)(sizeof(fixed) / sizeof(fixed[0])); i++) {
+        if (i < (int)(sizeof(fixed) / sizeof(fixed[0]))) {
+            snprintf(body, sizeof(body), "%s", fixed[i]);
+        } else {
+            /* Random decimals: up to 18 integer and 24 fraction digits, some negative. */
+            size_t n = 0;
+            seed = seed * 1103515245u + 12345u;
+            if (seed & 0x10000) {
+                body[n++] = '-';
+            }
+            int ints = 1 + (int)((seed >> 3) % 18), fracs = (int)((seed >> 9) % 25);
+            for (int d = 0; d < ints; d++) {
+                seed = seed * 1103515245u + 12345u;
+                body[n++] = (char)('0' + (d == 0 ? 1 + (seed >> 16) % 9 : (seed >> 16) % 10));
+            }
+            if (fracs > 0) {
+                body[n++] = '.';
+                for (int d = 0; d < fracs; d++) {
+                    seed = seed * 1103515245u + 12345u;
+                    body[n++] = (char)('0' + (seed >> 16) % 10);
+                }
+            }
+            body[n] = '\0';
+        }
+        sl_arena_t *a = sl_arena_new(256);
+        sl_json_doc_t doc;
+        sl_error_t err;
+        sl_json_limits_t lim = {8, 8};
+        cr_assert(eq(int, sl_json_parse(body, strlen(body), &lim, a, &doc, &err), SL_OK), "%s",
+                  body);
+        double got = sl_json_number(&doc, 0), want = strtod(body, NULL);
+        cr_assert(memcmp(&got, &want, sizeof(got)) == 0, "%s: %.17g != strtod %.17g", body, got,
+                  want);
+        sl_arena_destroy(a);
+    }
+}

@@ -150,8 +150,6 @@ const char *sl_ct_stage_name(sl_ct_stage_t stage);
 bool sl_ct_format_ok(sl_ct_format_t f, const char *s, size_t n);
 /* "an ISO 4217 currency code", ... for messages. */
 const char *sl_ct_format_phrase(sl_ct_format_t f);
-/* Code points in n bytes of valid UTF-8 (what min_len/max_len count for strings). */
-size_t sl_ct_utf8_chars(const char *s, size_t n);
 
 /* Checks a serialized message of type m at the wire level: wire types against declared types,
  * UTF-8 in strings, unknown field numbers, and every rule (required = present with a

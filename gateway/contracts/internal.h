@@ -1,5 +1,6 @@
-/* contracts/internal.h: what the loader (contracts.c), the diff (diff.c) and the option-bytes
- * reader (wire.c) share. Not a public header: the rest of the gateway uses contracts.h.
+/* contracts/internal.h: what the loader (contracts.c), the diff (diff.c), the option-bytes
+ * reader (wire.c) and the message validator (validate_wire.c) share. Not a public header: the rest
+ * of the gateway uses contracts.h.
  *
  * The registry keeps more than contracts.h shows: per message the declared labels, reserved
  * numbers and names, and a name index; per set every enum. The diff needs them, validation
@@ -25,6 +26,78 @@
 #define SL_CT_MAX_NESTING 64     /* nested message declarations (message in message in ...) */
 #define SL_CT_MAX_ALLOWED 4096   /* entries of FieldRules.allowed */
 #define SL_CT_MAX_EVENT_TYPE 128 /* bytes of Contract.type */
+
+/* The bounded protobuf wire reader shared by the option parser (wire.c) and the message
+ * validator (validate_wire.c). Every read checks the remaining bytes first. */
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_FIXED32 = 5 };
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} rd_t;
+
+static inline bool rd_varint(rd_t *r, uint64_t *out) {
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (r->p == r->end) {
+            return false;
+        }
+        uint8_t b = *r->p++;
+        if (shift == 63 && b > 1) {
+            return false; /* more than 64 bits */
+        }
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if ((b & 0x80u) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static inline bool rd_tag(rd_t *r, uint32_t *field, uint32_t *wt) {
+    uint64_t v;
+    if (!rd_varint(r, &v) || v > UINT32_MAX) {
+        return false;
+    }
+    *field = (uint32_t)(v >> 3);
+    *wt = (uint32_t)(v & 7u);
+    return *field != 0;
+}
+
+static inline bool rd_bytes(rd_t *r, const uint8_t **p, size_t *n) {
+    uint64_t len;
+    if (!rd_varint(r, &len) || len > (uint64_t)(r->end - r->p)) {
+        return false;
+    }
+    *p = r->p;
+    *n = (size_t)len;
+    r->p += len;
+    return true;
+}
+
+static inline bool rd_fixed64(rd_t *r, uint64_t *out) {
+    if (r->end - r->p < 8) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | r->p[i];
+    }
+    r->p += 8;
+    *out = v;
+    return true;
+}
+
+static inline bool rd_fixed32(rd_t *r, uint32_t *out) {
+    if (r->end - r->p < 4) {
+        return false;
+    }
+    *out = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+           (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    return true;
+}
 
 /* FieldDescriptorProto.Label numbers. */
 enum { SL_CT_LABEL_OPTIONAL = 1, SL_CT_LABEL_REQUIRED = 2, SL_CT_LABEL_REPEATED = 3 };

@@ -5,9 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "contracts/contracts.h"
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+#include "contracts/internal.h"
+#include "core/utf8.h"
 
 typedef struct {
     char path[256];
@@ -54,57 +53,16 @@ static size_t push_name(ctx_t *c, const char *name) {
     return saved;
 }
 
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7F) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool utf8_valid(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = c >= 0xC2 && c <= 0xDF   ? 2
-                   : c >= 0xE0 && c <= 0xEF ? 3
-                   : c >= 0xF0 && c <= 0xF4 ? 4
-                                            : 0;
-        if (k == 0 || i + k > n) {
-            return false;
-        }
-        for (size_t j = 1; j < k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) {
-                return false;
-            }
-        }
-        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F) ||
-            (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F)) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
 static int wire_type_of(sl_ct_type_t t) {
     switch (t) {
     case SL_CT_DOUBLE:
     case SL_CT_FIXED64:
     case SL_CT_SFIXED64:
-        return WT_I64;
+        return WT_FIXED64;
     case SL_CT_FLOAT:
     case SL_CT_FIXED32:
     case SL_CT_SFIXED32:
-        return WT_I32;
+        return WT_FIXED32;
     case SL_CT_STRING:
     case SL_CT_BYTES:
     case SL_CT_MESSAGE:
@@ -198,10 +156,10 @@ static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t 
         }
         return SL_OK;
     }
-    if (!utf8_valid(s, n)) {
+    if (!sl_utf8_valid((const char *)s, n)) {
         return fail(c, "wrong_type", "a string must be UTF-8");
     }
-    size_t chars = sl_ct_utf8_chars((const char *)s, n);
+    size_t chars = sl_utf8_chars((const char *)s, n);
     if (f->min_len > 0 && chars < f->min_len) {
         return fail(c, "too_short", "%zu characters, at least %u required", chars, f->min_len);
     }
@@ -227,10 +185,26 @@ static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t 
 static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8_t *p,
                                  const uint8_t *end, int depth);
 
-/* One occurrence of field f whose key has been read; p points at its payload. */
-static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t wt,
-                                    const uint8_t **p, const uint8_t *end, int depth,
-                                    uint32_t *count, bool *present) {
+/* Reads one scalar of wire type wt as raw bits. */
+static bool read_raw(rd_t *r, int wt, uint64_t *raw) {
+    uint32_t r32;
+    switch (wt) {
+    case WT_VARINT:
+        return rd_varint(r, raw);
+    case WT_FIXED64:
+        return rd_fixed64(r, raw);
+    default:
+        if (!rd_fixed32(r, &r32)) {
+            return false;
+        }
+        *raw = r32;
+        return true;
+    }
+}
+
+/* One occurrence of field f whose key has been read; r is at its payload. */
+static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t wt, rd_t *r,
+                                    int depth, uint32_t *count, bool *present) {
     int want = wire_type_of(f->type);
     bool packed = f->repeated && want != WT_LEN && wt == WT_LEN;
     if (wt != (uint32_t)want && !packed) {
@@ -238,27 +212,17 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
                     f->type == SL_CT_MESSAGE ? "a message" : "the field's type", want);
     }
     if (wt == WT_LEN) {
-        uint64_t len;
-        if (!varint(p, end, &len) || len > (uint64_t)(end - *p)) {
+        const uint8_t *v;
+        size_t len;
+        if (!rd_bytes(r, &v, &len)) {
             return fail(c, "malformed_protobuf", "truncated length-delimited field");
         }
-        const uint8_t *v = *p;
-        *p += len;
         if (packed) {
-            const uint8_t *q = v, *qend = v + len;
-            while (q < qend) {
+            rd_t q = {v, v + len};
+            while (q.p < q.end) {
                 uint64_t raw = 0;
-                if (want == WT_VARINT) {
-                    if (!varint(&q, qend, &raw)) {
-                        return fail(c, "malformed_protobuf", "truncated packed varint");
-                    }
-                } else {
-                    size_t w = want == WT_I64 ? 8 : 4;
-                    if ((size_t)(qend - q) < w) {
-                        return fail(c, "malformed_protobuf", "truncated packed value");
-                    }
-                    memcpy(&raw, q, w);
-                    q += w;
+                if (!read_raw(&q, want, &raw)) {
+                    return fail(c, "malformed_protobuf", "truncated packed value");
                 }
                 size_t saved = push(c, "[%u]", (*count)++);
                 bool nz;
@@ -282,24 +246,15 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
             }
             *present = true;
         } else {
-            rc = check_string(c, f, v, (size_t)len);
+            rc = check_string(c, f, v, len);
             *present = *present || len > 0 || f->repeated;
         }
         c->path_len = saved;
         return rc;
     }
     uint64_t raw = 0;
-    if (wt == WT_VARINT) {
-        if (!varint(p, end, &raw)) {
-            return fail(c, "malformed_protobuf", "truncated varint");
-        }
-    } else {
-        size_t w = wt == WT_I64 ? 8 : 4;
-        if ((size_t)(end - *p) < w) {
-            return fail(c, "malformed_protobuf", "truncated fixed-width value");
-        }
-        memcpy(&raw, *p, w);
-        *p += w;
+    if (!read_raw(r, (int)wt, &raw)) {
+        return fail(c, "malformed_protobuf", "truncated value");
     }
     size_t saved = f->repeated ? push(c, "[%u]", *count) : c->path_len;
     (*count)++;
@@ -318,12 +273,12 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
         return fail(c, "malformed_protobuf", "%s has more fields than the validator supports",
                     m->full_name);
     }
-    while (p < end) {
-        uint64_t key;
-        if (!varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > 536870911u) {
+    rd_t r = {p, end};
+    while (r.p < r.end) {
+        uint32_t number, wt;
+        if (!rd_tag(&r, &number, &wt)) {
             return fail(c, "malformed_protobuf", "invalid field key");
         }
-        uint32_t number = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
         const sl_ct_field_t *f = sl_ct_field_by_number(m, number);
         if (f == NULL) {
             size_t saved = push(c, ".#%u", number);
@@ -334,7 +289,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
         }
         size_t idx = (size_t)(f - m->fields);
         size_t saved = push_name(c, f->json_name);
-        sl_status_t rc = check_occurrence(c, f, wt, &p, end, depth, &counts[idx], &present[idx]);
+        sl_status_t rc = check_occurrence(c, f, wt, &r, depth, &counts[idx], &present[idx]);
         if (rc == SL_OK && f->max_items > 0 && counts[idx] > f->max_items) {
             rc = fail(c, "too_many_items", "more than %u items", f->max_items);
         }

@@ -7,66 +7,6 @@
 
 #include "contracts/internal.h"
 
-enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_FIXED32 = 5 };
-
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} rd_t;
-
-static bool rd_varint(rd_t *r, uint64_t *out) {
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p == r->end) {
-            return false;
-        }
-        uint8_t b = *r->p++;
-        if (shift == 63 && b > 1) {
-            return false; /* more than 64 bits */
-        }
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool rd_tag(rd_t *r, uint32_t *field, uint32_t *wt) {
-    uint64_t v;
-    if (!rd_varint(r, &v) || v > UINT32_MAX) {
-        return false;
-    }
-    *field = (uint32_t)(v >> 3);
-    *wt = (uint32_t)(v & 7u);
-    return *field != 0;
-}
-
-static bool rd_bytes(rd_t *r, const uint8_t **p, size_t *n) {
-    uint64_t len;
-    if (!rd_varint(r, &len) || len > (uint64_t)(r->end - r->p)) {
-        return false;
-    }
-    *p = r->p;
-    *n = (size_t)len;
-    r->p += len;
-    return true;
-}
-
-static bool rd_fixed64(rd_t *r, uint64_t *out) {
-    if (r->end - r->p < 8) {
-        return false;
-    }
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | r->p[i];
-    }
-    r->p += 8;
-    *out = v;
-    return true;
-}
-
 /* Groups are refused: nothing in a descriptor set or in the options uses them. */
 static bool rd_skip(rd_t *r, uint32_t wt) {
     uint64_t v;

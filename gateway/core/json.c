@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 typedef struct {
     uint32_t node;
     uint32_t count;
@@ -68,33 +70,6 @@ static int hex4(const unsigned char *s, uint32_t *out) {
         }
     }
     *out = v;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c >= 0xC2 && c <= 0xDF) {
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F)) {
-            return 0; /* overlong, or a UTF-16 surrogate */
-        }
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F)) {
-            return 0;
-        }
-        return 4;
-    }
     return 0;
 }
 
@@ -192,7 +167,7 @@ static sl_status_t parse_string(parser_t *p) {
             p->pos = i;
             return fail(p, "malformed_json", "control character in string");
         }
-        size_t k = utf8_seq(s + i, len - i);
+        size_t k = sl_utf8_seq(s + i, len - i);
         if (k == 0) {
             p->pos = i;
             return fail(p, "malformed_json", "invalid UTF-8");

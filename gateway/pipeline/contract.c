@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "contracts/contracts.h"
+#include "core/utf8.h"
 #include "pipeline/pipeline.h"
 
 typedef struct {
@@ -150,7 +151,7 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         const char *s;
         size_t n;
         sl_json_str(doc, node, req->arena, &s, &n);
-        size_t chars = sl_ct_utf8_chars(s, n);
+        size_t chars = sl_utf8_chars(s, n);
         if (f->min_len > 0 && chars < f->min_len) {
             fail(w, "too_short", "%zu characters, at least %u required", chars, f->min_len);
             return false;

@@ -150,8 +150,8 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++) {
         uint64_t a = sl_time_mono_ns();
         for (int i = 0; i < 100; i++) {
-            if (sl_ct_validate_wire(types[i % 2], props[i], props_len[i], "properties", 16, &err) !=
-                SL_OK) {
+            if (sl_ct_validate_wire(types[i % 2], props[i], props_len[i], "properties", 16, false,
+                                    &err) != SL_OK) {
                 fprintf(stderr, "validate_bench: protobuf event %d refused: %s\n", i, err.message);
                 return 1;
             }

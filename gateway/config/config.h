@@ -43,6 +43,13 @@ typedef struct sl_config {
         char *outcomes;
         char *dead_letter;
     } topics;
+    struct { /* "json" or "protobuf" per stage */
+        char *raw;
+        char *identity;
+        char *consent;
+        char *decisions;
+        char *outcomes;
+    } encoding;
     struct {
         int64_t max_body_bytes;
         int64_t max_events_per_batch;

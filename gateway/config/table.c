@@ -56,6 +56,20 @@ static const sl_cfg_key_t keys[] = {
     {"topics.dead_letter", SL_CFG_STRING, OFF(topics.dead_letter), "sluice.dead-letter", NOLIM,
      NULL, SL_CFG_RESTART, "Topic for rejected events."},
 
+    {"encoding.raw", SL_CFG_ENUM, OFF(encoding.raw), "json", NOLIM, "json|protobuf", 0,
+     "Value encoding of the raw stage's messages: canonical `json` or `protobuf` (a serialized "
+     "sluice.v1.Event whose properties hold the contract message). Either way an event sent as "
+     "JSON and the same event sent as protobuf produce the same bytes; the `content_type` header "
+     "names the encoding."},
+    {"encoding.identity", SL_CFG_ENUM, OFF(encoding.identity), "json", NOLIM, "json|protobuf", 0,
+     "Value encoding of the identity stage (see encoding.raw)."},
+    {"encoding.consent", SL_CFG_ENUM, OFF(encoding.consent), "json", NOLIM, "json|protobuf", 0,
+     "Value encoding of the consent stage (see encoding.raw)."},
+    {"encoding.decisions", SL_CFG_ENUM, OFF(encoding.decisions), "json", NOLIM, "json|protobuf", 0,
+     "Value encoding of the decisions stage (see encoding.raw)."},
+    {"encoding.outcomes", SL_CFG_ENUM, OFF(encoding.outcomes), "json", NOLIM, "json|protobuf", 0,
+     "Value encoding of the outcomes stage (see encoding.raw)."},
+
     {"limits.max_body_bytes", SL_CFG_SIZE, OFF(limits.max_body_bytes), "1MiB", 64,
      (int64_t)256 * 1024 * 1024, NULL, 0,
      "Largest request body. Decided from Content-Length before the body is read, counted for "
@@ -105,8 +119,9 @@ static const sl_cfg_key_t keys[] = {
 
     {"contracts.unknown_fields", SL_CFG_ENUM, OFF(contracts.unknown_fields), "reject", NOLIM,
      "reject|strip", 0,
-     "A property the contract does not declare: `reject` the event (unknown_field) or `strip` "
-     "the field and produce the rest."},
+     "A member the contract does not declare (in properties, or in the event itself): `reject` "
+     "the event (unknown_field) or `strip` the member and produce the rest. A contract may set "
+     "its own policy for its properties with the option (contract).unknown_fields."},
 
     {"shutdown.timeout", SL_CFG_DURATION, OFF(shutdown.timeout_ms), "15s", 0, 600000, NULL, 0,
      "On SIGTERM, how long in-flight events may take to be acknowledged before they are purged "

@@ -272,8 +272,7 @@ static sl_status_t parse_contract(loader_t *L, sl_ct_msg_t *m, const desc_msg_t 
     }
     const ProtobufCMessage *base = &d->options->base;
     bool seen = false;
-    const char *type = NULL;
-    sl_ct_stage_t stage = SL_STAGE_NONE;
+    sl_ct_contract_opt_t opt = {0};
     for (size_t i = 0; i < base->n_unknown_fields; i++) {
         const ProtobufCMessageUnknownField *u = &base->unknown_fields[i];
         if (u->tag != SL_CT_EXT_CONTRACT) {
@@ -287,7 +286,7 @@ static sl_status_t parse_contract(loader_t *L, sl_ct_msg_t *m, const desc_msg_t 
                                 "message",
                                 L->name, m->pub.full_name);
         }
-        if (sl_ct_parse_contract(p, n, L->c->arena, &type, &stage, L->err) != SL_OK) {
+        if (sl_ct_parse_contract(p, n, L->c->arena, &opt, L->err) != SL_OK) {
             return in_context(L, m->pub.full_name);
         }
         seen = true;
@@ -295,18 +294,20 @@ static sl_status_t parse_contract(loader_t *L, sl_ct_msg_t *m, const desc_msg_t 
     if (!seen) {
         return SL_OK;
     }
+    const char *type = opt.type;
     if (type == NULL) {
         return sl_error_set(L->err, SL_REJECT, "contracts_bad_option",
                             "%s: %s: bad option: (contract) without a type", L->name,
                             m->pub.full_name);
     }
-    if (stage == SL_STAGE_NONE) {
+    if (opt.stage == SL_STAGE_NONE) {
         return sl_error_set(L->err, SL_REJECT, "contracts_bad_option",
                             "%s: %s: bad option: (contract) type \"%s\" without a stage", L->name,
                             m->pub.full_name, type);
     }
     m->pub.event_type = type;
-    m->pub.stage = stage;
+    m->pub.stage = opt.stage;
+    m->pub.unknown_fields = opt.unknown_fields;
     return SL_OK;
 }
 

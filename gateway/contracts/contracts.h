@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+#include "core/json.h"
 #include "core/status.h"
 
 /* google.protobuf.FieldDescriptorProto.Type numbers. */
@@ -77,6 +79,13 @@ typedef enum {
     SL_STAGE_OUTCOMES = 5,
 } sl_ct_stage_t;
 
+/* sluice.options.v1.UnknownFields */
+typedef enum {
+    SL_UNKNOWN_DEFAULT = 0, /* follow the gateway's contracts.unknown_fields */
+    SL_UNKNOWN_REJECT = 1,
+    SL_UNKNOWN_STRIP = 2,
+} sl_ct_unknown_t;
+
 typedef struct sl_ct_message sl_ct_message_t;
 
 typedef struct {
@@ -115,6 +124,7 @@ struct sl_ct_message {
     /* From (sluice.options.v1.contract); NULL/SL_STAGE_NONE for messages that are not events. */
     const char *event_type; /* e.g. "page_view" */
     sl_ct_stage_t stage;
+    sl_ct_unknown_t unknown_fields;
 };
 
 typedef struct sl_contracts sl_contracts_t;
@@ -152,13 +162,45 @@ bool sl_ct_format_ok(sl_ct_format_t f, const char *s, size_t n);
 const char *sl_ct_format_phrase(sl_ct_format_t f);
 
 /* Checks a serialized message of type m at the wire level: wire types against declared types,
- * UTF-8 in strings, unknown field numbers, and every rule (required = present with a
- * non-default value for scalars, lengths, ranges, formats, allowed values, enum membership, max
- * items), nested messages included, at most max_depth levels deep. Failures return SL_REJECT
- * with the JSON result's codes (plus malformed_protobuf) and a message naming the field path
- * under path, e.g. "properties.items[2].price: ...". Thread-safe; allocates nothing. */
+ * UTF-8 in strings, unknown field numbers (skipped instead when strip_unknown), and every rule
+ * (required = present with a non-default value for scalars, lengths, ranges, formats, allowed
+ * values, enum membership, max items), nested messages included, at most max_depth levels deep.
+ * Failures return SL_REJECT with the JSON result's codes (plus malformed_protobuf) and a message
+ * naming the field path under path, e.g. "properties.items[2].price: ...". Thread-safe; allocates
+ * nothing. */
 sl_status_t sl_ct_validate_wire(const sl_ct_message_t *m, const uint8_t *data, size_t len,
-                                const char *path, int max_depth, sl_error_t *err);
+                                const char *path, int max_depth, bool strip_unknown,
+                                sl_error_t *err);
+
+/* The protobuf message m (validated by sl_ct_validate_wire with the same strip choice) as a
+ * JSON object appended to out: declared (snake_case) names in field-number order, unknown fields
+ * left out, 64-bit integers as numbers. At most depth levels of nesting. SL_REJECT only on bytes
+ * that did not pass validation. */
+sl_status_t sl_ct_wire_to_json(const sl_ct_message_t *m, const uint8_t *data, size_t len, int depth,
+                               sl_buf_t *out);
+/* The same without the braces, leaving out field skip_number (0: none); *first says whether no
+ * member has been written yet (and is cleared once one is). */
+sl_status_t sl_ct_wire_members(const sl_ct_message_t *m, const uint8_t *data, size_t len, int depth,
+                               uint32_t skip_number, sl_buf_t *out, bool *first);
+
+/* A caller's hand in sl_ct_encode: write is asked first for every field of the top-level
+ * message; when it returns true it has written the field itself (or decided to leave it out).
+ * A JSON member is written as `,"name":value` (no comma while *first; then clear *first). */
+typedef struct {
+    bool (*write)(void *arg, const sl_ct_field_t *f, bool proto, sl_buf_t *out, bool *first);
+    void *arg;
+} sl_ct_override_t;
+
+/* The canonical encoding of message m from node obj of doc (a JSON object that passed contract
+ * validation against m; doc may be NULL for an empty message): protobuf when proto, else JSON.
+ * Both are defined by the descriptors alone (contracts/canonical.c lists the rules), so equal
+ * content gives equal bytes whichever form it came in. Scratch memory from arena. */
+void sl_ct_encode(const sl_ct_message_t *m, const sl_json_doc_t *doc, uint32_t obj, bool proto,
+                  const sl_ct_override_t *ovr, sl_arena_t *arena, sl_buf_t *out);
+
+/* The built-in sluice.v1 envelope (Event, Context, Consent, EventBatch, ...), compiled into the
+ * binary: always there, whatever contracts file is loaded. Loaded on first use; any thread. */
+const sl_contracts_t *sl_envelope(void);
 
 /* One difference between two descriptor sets. */
 typedef struct {

@@ -15,6 +15,7 @@
 
 #include "contracts/contracts.h"
 #include "core/arena.h"
+#include "core/pb.h"
 
 /* Extension numbers of proto/sluice/options/v1/options.proto. The loader keys on these numbers
  * only (never on the options' package), so a copy of the options under another package works. */
@@ -27,76 +28,24 @@
 #define SL_CT_MAX_ALLOWED 4096   /* entries of FieldRules.allowed */
 #define SL_CT_MAX_EVENT_TYPE 128 /* bytes of Contract.type */
 
-/* The bounded protobuf wire reader shared by the option parser (wire.c) and the message
- * validator (validate_wire.c). Every read checks the remaining bytes first. */
-enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_FIXED32 = 5 };
-
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} rd_t;
-
-static inline bool rd_varint(rd_t *r, uint64_t *out) {
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p == r->end) {
-            return false;
-        }
-        uint8_t b = *r->p++;
-        if (shift == 63 && b > 1) {
-            return false; /* more than 64 bits */
-        }
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return true;
-        }
+/* The wire type a field of type t is written with (packed repeated fields aside). */
+static inline int sl_ct_wire_type(sl_ct_type_t t) {
+    switch (t) {
+    case SL_CT_DOUBLE:
+    case SL_CT_FIXED64:
+    case SL_CT_SFIXED64:
+        return WT_FIXED64;
+    case SL_CT_FLOAT:
+    case SL_CT_FIXED32:
+    case SL_CT_SFIXED32:
+        return WT_FIXED32;
+    case SL_CT_STRING:
+    case SL_CT_BYTES:
+    case SL_CT_MESSAGE:
+        return WT_LEN;
+    default:
+        return WT_VARINT;
     }
-    return false;
-}
-
-static inline bool rd_tag(rd_t *r, uint32_t *field, uint32_t *wt) {
-    uint64_t v;
-    if (!rd_varint(r, &v) || v > UINT32_MAX) {
-        return false;
-    }
-    *field = (uint32_t)(v >> 3);
-    *wt = (uint32_t)(v & 7u);
-    return *field != 0;
-}
-
-static inline bool rd_bytes(rd_t *r, const uint8_t **p, size_t *n) {
-    uint64_t len;
-    if (!rd_varint(r, &len) || len > (uint64_t)(r->end - r->p)) {
-        return false;
-    }
-    *p = r->p;
-    *n = (size_t)len;
-    r->p += len;
-    return true;
-}
-
-static inline bool rd_fixed64(rd_t *r, uint64_t *out) {
-    if (r->end - r->p < 8) {
-        return false;
-    }
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | r->p[i];
-    }
-    r->p += 8;
-    *out = v;
-    return true;
-}
-
-static inline bool rd_fixed32(rd_t *r, uint32_t *out) {
-    if (r->end - r->p < 4) {
-        return false;
-    }
-    *out = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-           (uint32_t)r->p[3] << 24;
-    r->p += 4;
-    return true;
 }
 
 /* FieldDescriptorProto.Label numbers. */
@@ -162,10 +111,16 @@ const sl_ct_enum_t *sl_ct_enum_find(const sl_contracts_t *c, const char *full_na
 sl_status_t sl_ct_parse_rules(const uint8_t *data, size_t len, sl_arena_t *arena,
                               sl_ct_field_t *field, sl_error_t *err);
 
-/* The same for sluice.options.v1.Contract: fills *type (arena copy; NULL until a type is seen)
- * and *stage. */
+/* sluice.options.v1.Contract as parsed. */
+typedef struct {
+    const char *type; /* arena copy; NULL until a type is seen */
+    sl_ct_stage_t stage;
+    sl_ct_unknown_t unknown_fields;
+} sl_ct_contract_opt_t;
+
+/* The same for sluice.options.v1.Contract: fills the members of *out that the bytes set. */
 sl_status_t sl_ct_parse_contract(const uint8_t *data, size_t len, sl_arena_t *arena,
-                                 const char **type, sl_ct_stage_t *stage, sl_error_t *err);
+                                 sl_ct_contract_opt_t *out, sl_error_t *err);
 
 /* Checks the merged rules of a field: min <= max (and no NaN) for a range, min_len <= max_len
  * when both are set. */

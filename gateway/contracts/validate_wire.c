@@ -11,6 +11,7 @@
 typedef struct {
     char path[256];
     size_t path_len;
+    bool strip_unknown;
     sl_error_t *err;
 } ctx_t;
 
@@ -44,32 +45,13 @@ static size_t push(ctx_t *c, const char *fmt, ...) {
 
 /* The per-field path step, on every field of every event: a plain copy, no printf. */
 static size_t push_name(ctx_t *c, const char *name) {
-    size_t saved = c->path_len, n = strlen(name);
-    if (saved + 1 + n < sizeof(c->path)) {
+    size_t saved = c->path_len, n = strlen(name), dot = saved > 0;
+    if (saved + dot + n < sizeof(c->path)) {
         c->path[saved] = '.';
-        memcpy(c->path + saved + 1, name, n);
-        c->path_len = saved + 1 + n;
+        memcpy(c->path + saved + dot, name, n);
+        c->path_len = saved + dot + n;
     }
     return saved;
-}
-
-static int wire_type_of(sl_ct_type_t t) {
-    switch (t) {
-    case SL_CT_DOUBLE:
-    case SL_CT_FIXED64:
-    case SL_CT_SFIXED64:
-        return WT_FIXED64;
-    case SL_CT_FLOAT:
-    case SL_CT_FIXED32:
-    case SL_CT_SFIXED32:
-        return WT_FIXED32;
-    case SL_CT_STRING:
-    case SL_CT_BYTES:
-    case SL_CT_MESSAGE:
-        return WT_LEN;
-    default:
-        return WT_VARINT;
-    }
 }
 
 /* The numeric value of a scalar read as raw bits, as a double, and whether it is the default. */
@@ -185,27 +167,10 @@ static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t 
 static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8_t *p,
                                  const uint8_t *end, int depth);
 
-/* Reads one scalar of wire type wt as raw bits. */
-static bool read_raw(rd_t *r, int wt, uint64_t *raw) {
-    uint32_t r32;
-    switch (wt) {
-    case WT_VARINT:
-        return rd_varint(r, raw);
-    case WT_FIXED64:
-        return rd_fixed64(r, raw);
-    default:
-        if (!rd_fixed32(r, &r32)) {
-            return false;
-        }
-        *raw = r32;
-        return true;
-    }
-}
-
 /* One occurrence of field f whose key has been read; r is at its payload. */
 static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t wt, rd_t *r,
                                     int depth, uint32_t *count, bool *present) {
-    int want = wire_type_of(f->type);
+    int want = sl_ct_wire_type(f->type);
     bool packed = f->repeated && want != WT_LEN && wt == WT_LEN;
     if (wt != (uint32_t)want && !packed) {
         return fail(c, "wrong_type", "wire type %u where %s needs %d", wt,
@@ -221,7 +186,7 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
             rd_t q = {v, v + len};
             while (q.p < q.end) {
                 uint64_t raw = 0;
-                if (!read_raw(&q, want, &raw)) {
+                if (!rd_scalar(&q, want, &raw)) {
                     return fail(c, "malformed_protobuf", "truncated packed value");
                 }
                 size_t saved = push(c, "[%u]", (*count)++);
@@ -253,7 +218,7 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
         return rc;
     }
     uint64_t raw = 0;
-    if (!read_raw(r, (int)wt, &raw)) {
+    if (!rd_scalar(r, (int)wt, &raw)) {
         return fail(c, "malformed_protobuf", "truncated value");
     }
     size_t saved = f->repeated ? push(c, "[%u]", *count) : c->path_len;
@@ -280,6 +245,12 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
             return fail(c, "malformed_protobuf", "invalid field key");
         }
         const sl_ct_field_t *f = sl_ct_field_by_number(m, number);
+        if (f == NULL && c->strip_unknown) {
+            if (!rd_skip(&r, wt)) {
+                return fail(c, "malformed_protobuf", "truncated field %u", number);
+            }
+            continue;
+        }
         if (f == NULL) {
             size_t saved = push(c, ".#%u", number);
             sl_status_t rc =
@@ -288,7 +259,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
             return rc;
         }
         size_t idx = (size_t)(f - m->fields);
-        size_t saved = push_name(c, f->json_name);
+        size_t saved = push_name(c, f->name);
         sl_status_t rc = check_occurrence(c, f, wt, &r, depth, &counts[idx], &present[idx]);
         if (rc == SL_OK && f->max_items > 0 && counts[idx] > f->max_items) {
             rc = fail(c, "too_many_items", "more than %u items", f->max_items);
@@ -300,7 +271,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
     }
     for (size_t i = 0; i < m->n_fields; i++) {
         if (m->fields[i].required && !present[i]) {
-            size_t saved = push_name(c, m->fields[i].json_name);
+            size_t saved = push_name(c, m->fields[i].name);
             sl_status_t rc = fail(c, "missing_field", "required field is missing");
             c->path_len = saved;
             return rc;
@@ -310,8 +281,9 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
 }
 
 sl_status_t sl_ct_validate_wire(const sl_ct_message_t *m, const uint8_t *data, size_t len,
-                                const char *path, int max_depth, sl_error_t *err) {
-    ctx_t c = {.err = err};
+                                const char *path, int max_depth, bool strip_unknown,
+                                sl_error_t *err) {
+    ctx_t c = {.err = err, .strip_unknown = strip_unknown};
     push(&c, "%s", path);
     return check_message(&c, m, data, data + len, max_depth);
 }

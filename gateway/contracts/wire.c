@@ -7,29 +7,6 @@
 
 #include "contracts/internal.h"
 
-/* Groups are refused: nothing in a descriptor set or in the options uses them. */
-static bool rd_skip(rd_t *r, uint32_t wt) {
-    uint64_t v;
-    const uint8_t *p;
-    size_t n;
-    switch (wt) {
-    case WT_VARINT:
-        return rd_varint(r, &v);
-    case WT_FIXED64:
-        return rd_fixed64(r, &v);
-    case WT_LEN:
-        return rd_bytes(r, &p, &n);
-    case WT_FIXED32:
-        if (r->end - r->p < 4) {
-            return false;
-        }
-        r->p += 4;
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* A varint scalar, plain or packed (then the last element wins, as protobuf merges). Returns
  * false on a malformed encoding or another wire type; *seen tells whether a value was read. */
 static bool rd_scalar_varint(rd_t *r, uint32_t wt, uint64_t *out, bool *seen) {
@@ -297,7 +274,7 @@ static bool valid_event_type(const uint8_t *s, size_t n) {
 }
 
 sl_status_t sl_ct_parse_contract(const uint8_t *data, size_t len, sl_arena_t *arena,
-                                 const char **type, sl_ct_stage_t *stage, sl_error_t *err) {
+                                 sl_ct_contract_opt_t *out, sl_error_t *err) {
     rd_t r = {data, data + len};
     while (r.p < r.end) {
         uint32_t field, wt;
@@ -316,14 +293,21 @@ sl_status_t sl_ct_parse_contract(const uint8_t *data, size_t len, sl_arena_t *ar
                                     "of [A-Za-z0-9_.-]",
                                     SL_CT_MAX_EVENT_TYPE);
             }
-            *type = n == 0 ? NULL : sl_arena_strndup(arena, (const char *)p, n);
+            out->type = n == 0 ? NULL : sl_arena_strndup(arena, (const char *)p, n);
         } else if (field == 2) {
-            int e = (int)*stage;
+            int e = (int)out->stage;
             sl_status_t rc = read_enum(&r, wt, "Contract", field, SL_STAGE_OUTCOMES, &e, err);
             if (rc != SL_OK) {
                 return rc;
             }
-            *stage = (sl_ct_stage_t)e;
+            out->stage = (sl_ct_stage_t)e;
+        } else if (field == 3) {
+            int e = (int)out->unknown_fields;
+            sl_status_t rc = read_enum(&r, wt, "Contract", field, SL_UNKNOWN_STRIP, &e, err);
+            if (rc != SL_OK) {
+                return rc;
+            }
+            out->unknown_fields = (sl_ct_unknown_t)e;
         } else if (!rd_skip(&r, wt)) {
             return bad(err, "Contract", field, "malformed");
         }
@@ -403,9 +387,8 @@ int sl_ct_fuzz_options(const uint8_t *data, size_t len) {
     if (sl_ct_parse_rules(data, len, arena, &f, &err) == SL_OK) {
         (void)sl_ct_check_rules(&f, &err);
     }
-    const char *type = NULL;
-    sl_ct_stage_t stage = SL_STAGE_NONE;
-    (void)sl_ct_parse_contract(data, len, arena, &type, &stage, &err);
+    sl_ct_contract_opt_t opt = {0};
+    (void)sl_ct_parse_contract(data, len, arena, &opt, &err);
     (void)sl_ct_check_nesting(data, len, SL_CT_MAX_NESTING, &err);
     sl_arena_destroy(arena);
     return 0;

@@ -18,9 +18,16 @@ typedef struct {
     sl_request_t *req;
     sl_event_t *ev;
     bool strip_unknown;
+    bool envelope; /* the event object itself: members checked elsewhere are skipped */
     char path[256];
     size_t path_len;
 } walk_t;
+
+/* Event members another check owns: pipeline/validate.c (ids, with limits.max_id_bytes, and
+ * occurred_at, which may also be epoch milliseconds) and the contract of type (properties). */
+static bool checked_elsewhere(uint32_t number) {
+    return number <= 5 || number == 11;
+}
 
 static void fail(walk_t *w, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -40,11 +47,11 @@ static void fail(walk_t *w, const char *code, const char *fmt, ...) {
 /* Runs on every field of every event: plain copies, no printf. A path that would not fit is
  * left as it was (messages then name the deepest field that fit). */
 static size_t path_push_field(walk_t *w, const char *name, size_t len) {
-    size_t saved = w->path_len;
-    if (saved + 1 + len < sizeof(w->path)) {
+    size_t saved = w->path_len, dot = saved > 0;
+    if (saved + dot + len < sizeof(w->path)) {
         w->path[saved] = '.';
-        memcpy(w->path + saved + 1, name, len);
-        w->path_len = saved + 1 + len;
+        memcpy(w->path + saved + dot, name, len);
+        w->path_len = saved + dot + len;
     }
     return saved;
 }
@@ -307,17 +314,7 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
         const sl_ct_field_t *f = sl_ct_field_by_name(m, name, len);
         if (f == NULL) {
             if (w->strip_unknown) {
-                sl_event_t *ev = w->ev;
-                if (ev->n_stripped == ev->cap_stripped) {
-                    uint32_t cap = ev->cap_stripped ? ev->cap_stripped * 2 : 4;
-                    uint32_t *p = sl_arena_alloc(w->req->arena, cap * sizeof(*p));
-                    if (ev->n_stripped > 0) {
-                        memcpy(p, ev->stripped, ev->n_stripped * sizeof(*p));
-                    }
-                    ev->stripped = p;
-                    ev->cap_stripped = cap;
-                }
-                ev->stripped[ev->n_stripped++] = v - 1;
+                /* Left out by the canonical encoder, which writes declared fields only. */
                 w->path_len = saved;
                 continue;
             }
@@ -325,6 +322,11 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
             return false;
         }
         size_t idx = (size_t)(f - m->fields);
+        if (w->envelope && checked_elsewhere(f->number)) {
+            seen[idx] = 1;
+            w->path_len = saved;
+            continue;
+        }
         if (seen[idx]) {
             fail(w, "duplicate_field", "given twice (as %s and %s)", f->name, f->json_name);
             return false;
@@ -339,7 +341,8 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
         w->path_len = saved;
     }
     for (size_t i = 0; i < m->n_fields; i++) {
-        if (m->fields[i].required && seen[i] != 1) {
+        if (m->fields[i].required && seen[i] != 1 &&
+            !(w->envelope && checked_elsewhere(m->fields[i].number))) {
             const char *json_name = m->fields[i].json_name;
             size_t saved = path_push_field(w, json_name, strlen(json_name));
             fail(w, "missing_field", "required field is missing");
@@ -350,14 +353,21 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
     return true;
 }
 
+/* The event's own members (context, consent, the other ids) against sluice.v1.Event. */
+static bool check_envelope(sl_request_t *req, sl_event_t *ev, bool strip) {
+    walk_t w = {.req = req, .ev = ev, .strip_unknown = strip, .envelope = true};
+    const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
+    return check_message(&w, event, ev->node);
+}
+
 sl_status_t sl_stage_contract(sl_request_t *req) {
-    if (req->contracts == NULL) {
-        return SL_OK;
-    }
     bool strip = strcmp(req->cfg->contracts.unknown_fields, "strip") == 0;
     for (size_t i = 0; i < req->n_events; i++) {
         sl_event_t *ev = &req->events[i];
-        if (ev->outcome != SL_OUT_PENDING) {
+        if (ev->outcome != SL_OUT_PENDING || ev->properties_checked) {
+            continue; /* protobuf events were checked whole by the decoder */
+        }
+        if (!check_envelope(req, ev, strip) || req->contracts == NULL) {
             continue;
         }
         const sl_ct_message_t *m = sl_contracts_event(req->contracts, ev->type, ev->type_len);
@@ -370,7 +380,9 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
             continue;
         }
         ev->contract = m;
-        walk_t w = {.req = req, .ev = ev, .strip_unknown = strip};
+        bool strip_props =
+            m->unknown_fields != SL_UNKNOWN_DEFAULT ? m->unknown_fields == SL_UNKNOWN_STRIP : strip;
+        walk_t w = {.req = req, .ev = ev, .strip_unknown = strip_props};
         memcpy(w.path, "properties", 10);
         w.path_len = 10;
         int64_t props = sl_json_get(&req->doc, ev->node, "properties");
@@ -392,58 +404,4 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
         check_message(&w, m, (uint32_t)props);
     }
     return SL_OK;
-}
-
-static bool stripped_within(const sl_event_t *ev, uint32_t from, uint32_t to) {
-    for (uint32_t i = 0; i < ev->n_stripped; i++) {
-        if (ev->stripped[i] >= from && ev->stripped[i] < to) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Re-emits node, copying every subtree without a stripped member as it came. */
-static void emit(const sl_json_doc_t *doc, const sl_event_t *ev, uint32_t node, sl_buf_t *out) {
-    const sl_json_node_t *nd = &doc->nodes[node];
-    if (!stripped_within(ev, node, nd->end)) {
-        bool quoted = nd->type == SL_JSON_STRING;
-        sl_buf_append(out, doc->src + nd->start - quoted, nd->len + 2 * quoted);
-        return;
-    }
-    bool object = nd->type == SL_JSON_OBJECT;
-    sl_buf_append(out, object ? "{" : "[", 1);
-    uint32_t c = node + 1;
-    bool first = true;
-    for (uint32_t i = 0; i < nd->count; i++) {
-        uint32_t value = object ? c + 1 : c;
-        uint32_t next = doc->nodes[value].end;
-        if (!object || !stripped_within(ev, c, c + 1)) {
-            if (!first) {
-                sl_buf_append(out, ",", 1);
-            }
-            first = false;
-            if (object) {
-                emit(doc, ev, c, out);
-                sl_buf_append(out, ":", 1);
-            }
-            emit(doc, ev, value, out);
-        }
-        c = next;
-    }
-    sl_buf_append(out, object ? "}" : "]", 1);
-}
-
-void sl_event_value(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *scratch,
-                    const char **value, size_t *len) {
-    const sl_json_node_t *nd = &req->doc.nodes[ev->node];
-    if (ev->n_stripped == 0) {
-        *value = req->doc.src + nd->start;
-        *len = nd->len;
-        return;
-    }
-    scratch->len = 0;
-    emit(&req->doc, ev, ev->node, scratch);
-    *value = scratch->data;
-    *len = scratch->len;
 }

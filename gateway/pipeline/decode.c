@@ -1,5 +1,6 @@
-/* pipeline/decode: the JSON batch. core/json enforces the nesting and event-count limits and
- * unique keys while it parses, before the nodes for an oversized batch are allocated. */
+/* pipeline/decode: the batch, by media type: JSON here (core/json enforces the nesting and
+ * event-count limits and unique keys while it parses, before the nodes for an oversized batch
+ * are allocated), protobuf in decode_proto.c. */
 #include <string.h>
 
 #include "pipeline/pipeline.h"
@@ -8,9 +9,13 @@ static const char *const batch_fields[] = {"batch_id", "sent_at", "events", "tok
 
 sl_status_t sl_stage_decode(sl_request_t *req) {
     const sl_config_t *cfg = req->cfg;
+    if (strcmp(req->media_type, "application/x-protobuf") == 0) {
+        return sl_decode_protobuf(req);
+    }
     if (strcmp(req->media_type, "application/json") != 0) {
         return sl_request_fail(req, SL_FAULT_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                               "Content-Type must be application/json, got \"%s\"",
+                               "Content-Type must be application/json or "
+                               "application/x-protobuf, got \"%s\"",
                                req->media_type[0] != '\0' ? req->media_type : "(none)");
     }
     sl_json_limits_t limits = {(int)cfg->limits.max_json_depth,

@@ -110,23 +110,30 @@ static sl_status_t stage_route(sl_request_t *req) {
         if (ev->outcome != SL_OUT_PENDING) {
             continue;
         }
+        const char *encoding;
         switch (ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW) {
         case SL_STAGE_IDENTITY:
             ev->topic = cfg->topics.identity;
+            encoding = cfg->encoding.identity;
             break;
         case SL_STAGE_CONSENT:
             ev->topic = cfg->topics.consent;
+            encoding = cfg->encoding.consent;
             break;
         case SL_STAGE_DECISIONS:
             ev->topic = cfg->topics.decisions;
+            encoding = cfg->encoding.decisions;
             break;
         case SL_STAGE_OUTCOMES:
             ev->topic = cfg->topics.outcomes;
+            encoding = cfg->encoding.outcomes;
             break;
         default:
             ev->topic = cfg->topics.raw;
+            encoding = cfg->encoding.raw;
             break;
         }
+        ev->protobuf = strcmp(encoding, "protobuf") == 0;
     }
     return SL_OK;
 }
@@ -144,33 +151,44 @@ static sl_status_t stage_produce(sl_request_t *req) {
     }
     char received[25];
     sl_time_format_rfc3339(req->received_at_ms, received);
-    sl_buf_t scratch;
-    sl_buf_init(&scratch, req->arena, 256);
+    const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    /* librdkafka copies the value (RD_KAFKA_MSG_F_COPY): one buffer serves every event. */
+    sl_buf_t value;
+    sl_buf_init(&value, req->arena, 1024);
     for (size_t i = 0; i < req->n_events; i++) {
         sl_event_t *ev = &req->events[i];
         if (ev->outcome != SL_OUT_PENDING) {
             continue;
         }
-        /* The event's own bytes, as the client sent them (validated JSON, unique keys), less
-         * any stripped members. */
-        const char *value;
-        size_t value_len;
-        sl_event_value(req, ev, &scratch, &value, &value_len);
+        /* The canonical form: the same bytes whichever form the client sent. */
+        value.len = 0;
+        sl_event_encode(req, ev, ev->protobuf, &value);
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
+        const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
+        const char *trace = NULL;
+        size_t trace_len = 0;
+        int64_t ctx = sl_json_get(&req->doc, ev->node, "context");
+        int64_t tp = ctx >= 0 ? sl_json_get(&req->doc, (uint32_t)ctx, "traceparent") : -1;
+        if (tp >= 0 && req->doc.nodes[tp].type == SL_JSON_STRING) {
+            sl_json_str(&req->doc, (uint32_t)tp, req->arena, &trace, &trace_len);
+        }
         sl_header_t headers[] = {
             {"event_id", ev->event_id, ev->event_id_len},
             {"type", ev->type, ev->type_len},
             {"received_at", received, strlen(received)},
             {"contract", contract, strlen(contract)},
+            {"content_type", ctype, strlen(ctype)},
+            {"tenant", tenant, strlen(tenant)},
+            {"traceparent", trace, trace_len},
         };
         sl_msg_t msg = {
             .topic = ev->topic,
             .key = ev->key,
             .key_len = ev->key_len,
-            .value = value,
-            .value_len = value_len,
+            .value = value.data,
+            .value_len = value.len,
             .headers = headers,
-            .n_headers = sizeof(headers) / sizeof(headers[0]),
+            .n_headers = sizeof(headers) / sizeof(headers[0]) - (trace == NULL),
             .timestamp_ms = req->received_at_ms,
         };
         atomic_fetch_add_explicit(&req->pending, 1, memory_order_relaxed);

@@ -44,14 +44,16 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
 /* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */
 sl_status_t sl_stage_auth(sl_request_t *req);
 sl_status_t sl_stage_decode(sl_request_t *req);
+/* The application/x-protobuf branch of sl_stage_decode. */
+sl_status_t sl_decode_protobuf(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 sl_status_t sl_stage_contract(sl_request_t *req);
 
-/* The bytes produced for ev: its own bytes as the client sent them, or, when the contract stage
- * stripped members, the same JSON without them (built in scratch, which must be an arena
- * buffer of req). */
-void sl_event_value(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *scratch,
-                    const char **value, size_t *len);
+/* The value produced for ev: the canonical encoding (contracts/canonical.c) of its envelope
+ * (sluice.v1.Event) with properties encoded by its contract, as protobuf when proto, else JSON.
+ * Appended to out (an arena buffer of req). occurred_at is written normalized (UTC, RFC 3339
+ * with milliseconds). Without a contract (validation off) properties are copied as received. */
+void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);
 
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);

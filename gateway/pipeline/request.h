@@ -52,10 +52,9 @@ typedef struct {
     const char *key; /* NULL: produced without a key */
     size_t key_len;
     const char *topic;
-    const struct sl_ct_message *contract; /* set by the contract stage */
-    uint32_t *stripped; /* key nodes of members to leave out of the value (unknown, stripped) */
-    uint32_t n_stripped;
-    uint32_t cap_stripped;
+    const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
+    bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
+    bool protobuf; /* produced as protobuf (its stage's encoding), else JSON */
     int64_t occurred_at_ms;
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */

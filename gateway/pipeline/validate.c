@@ -79,6 +79,14 @@ static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max
 static void validate_event(sl_event_t *ev, int64_t max_id) {
     sl_request_t *req = ev->req;
     const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+    if (ev->outcome != SL_OUT_PENDING) {
+        /* Found invalid by the decoder: only its id, for the result. */
+        int64_t id = sl_json_get(&req->doc, ev->node, "event_id");
+        if (id >= 0 && req->doc.nodes[id].type == SL_JSON_STRING) {
+            sl_json_str(&req->doc, (uint32_t)id, req->arena, &ev->event_id, &ev->event_id_len);
+        }
+        return;
+    }
     if (nd->type != SL_JSON_OBJECT) {
         invalid(ev, "not_an_object", "an event must be a JSON object, got %s",
                 sl_json_type_phrase((sl_json_type_t)nd->type));

@@ -29,18 +29,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_config_publish(size % 2 ? strip : reject);
     sl_request_t *req = sl_request_new(NULL);
     req->contracts = sl_contracts_ref(contracts);
-    req->media_type = "application/json";
+    req->media_type = size % 4 >= 2 ? "application/x-protobuf" : "application/json";
     req->body = (const char *)data;
     req->body_len = size;
     if (sl_stage_decode(req) == SL_OK && sl_stage_validate(req) == SL_OK &&
         sl_stage_contract(req) == SL_OK) {
-        sl_buf_t scratch;
-        sl_buf_init(&scratch, req->arena, 256);
+        sl_buf_t value;
+        sl_buf_init(&value, req->arena, 256);
         for (size_t i = 0; i < req->n_events; i++) {
             if (req->events[i].outcome == SL_OUT_PENDING) {
-                const char *value;
-                size_t len;
-                sl_event_value(req, &req->events[i], &scratch, &value, &len);
+                sl_event_encode(req, &req->events[i], false, &value);
+                sl_event_encode(req, &req->events[i], true, &value);
             }
         }
     }

@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     const sl_ct_message_t *m = sl_contracts_at(c, data[0] % sl_contracts_count(c));
     sl_error_t err;
-    sl_ct_validate_wire(m, data + 1, size - 1, "properties", 8, &err);
+    sl_ct_validate_wire(m, data + 1, size - 1, "properties", 8, (data[0] & 0x80) != 0, &err);
     return 0;
 }

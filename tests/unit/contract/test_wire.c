@@ -73,7 +73,7 @@ static pb_t purchase(double price, const char *currency, bool with_currency) {
 
 static void expect(const sl_ct_message_t *m, const pb_t *p, const char *code, const char *msg) {
     sl_error_t err = {0};
-    sl_status_t rc = sl_ct_validate_wire(m, p->b, p->n, "properties", 16, &err);
+    sl_status_t rc = sl_ct_validate_wire(m, p->b, p->n, "properties", 16, false, &err);
     if (code == NULL) {
         cr_assert(eq(int, rc, SL_OK), "%s: %s", err.code, err.message);
         return;
@@ -111,7 +111,7 @@ Test(wire, rules_and_paths) {
     put_str(&bad, 1, "o\xff", 2);
     put_double(&bad, 3, 1);
     put_str(&bad, 4, "EUR", 3);
-    expect(m, &bad, "wrong_type", "properties.orderId: a string must be UTF-8");
+    expect(m, &bad, "wrong_type", "properties.order_id: a string must be UTF-8");
     pb_t wt = {0};
     put_key(&wt, 3, 0); /* revenue is a double: varint is the wrong wire type */
     put_varint(&wt, 5);

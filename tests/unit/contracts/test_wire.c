@@ -209,36 +209,40 @@ Test(contracts_wire, unknown_fields_are_skipped) {
 }
 
 Test(contracts_wire, contract) {
-    const char *type = NULL;
-    sl_ct_stage_t stage = SL_STAGE_NONE;
+    sl_ct_contract_opt_t opt = {0};
     sl_error_t err;
     static const uint8_t ok[] = {0x0a, 0x04, 'p', 'i', 'n', 'g', 0x10, 0x05};
-    cr_assert_eq(sl_ct_parse_contract(ok, sizeof(ok), arena, &type, &stage, &err), SL_OK);
-    cr_assert_str_eq(type, "ping");
-    cr_assert_eq(stage, SL_STAGE_OUTCOMES);
+    cr_assert_eq(sl_ct_parse_contract(ok, sizeof(ok), arena, &opt, &err), SL_OK);
+    cr_assert_str_eq(opt.type, "ping");
+    cr_assert_eq(opt.stage, SL_STAGE_OUTCOMES);
+    cr_assert_eq(opt.unknown_fields, SL_UNKNOWN_DEFAULT);
+    static const uint8_t strip[] = {0x18, 0x02};
+    cr_assert_eq(sl_ct_parse_contract(strip, sizeof(strip), arena, &opt, &err), SL_OK);
+    cr_assert_eq(opt.unknown_fields, SL_UNKNOWN_STRIP);
+    static const uint8_t bad_policy[] = {0x18, 0x03};
+    cr_assert_eq(sl_ct_parse_contract(bad_policy, sizeof(bad_policy), arena, &opt, &err),
+                 SL_REJECT);
 
     static const uint8_t space[] = {0x0a, 0x03, 'a', ' ', 'b'};
-    cr_assert_eq(sl_ct_parse_contract(space, sizeof(space), arena, &type, &stage, &err), SL_REJECT);
+    cr_assert_eq(sl_ct_parse_contract(space, sizeof(space), arena, &opt, &err), SL_REJECT);
     static const uint8_t bad_stage[] = {0x10, 0x06};
-    cr_assert_eq(sl_ct_parse_contract(bad_stage, sizeof(bad_stage), arena, &type, &stage, &err),
-                 SL_REJECT);
+    cr_assert_eq(sl_ct_parse_contract(bad_stage, sizeof(bad_stage), arena, &opt, &err), SL_REJECT);
     static const uint8_t type_varint[] = {0x08, 0x01};
-    cr_assert_eq(sl_ct_parse_contract(type_varint, sizeof(type_varint), arena, &type, &stage, &err),
+    cr_assert_eq(sl_ct_parse_contract(type_varint, sizeof(type_varint), arena, &opt, &err),
                  SL_REJECT);
     char longest[SL_CT_MAX_EVENT_TYPE + 1];
     memset(longest, 'a', sizeof(longest));
     buf_t w = {0};
     put_len(&w, 1, longest, SL_CT_MAX_EVENT_TYPE);
-    cr_assert_eq(sl_ct_parse_contract(w.b, w.n, arena, &type, &stage, &err), SL_OK);
-    cr_assert_eq(strlen(type), SL_CT_MAX_EVENT_TYPE);
+    cr_assert_eq(sl_ct_parse_contract(w.b, w.n, arena, &opt, &err), SL_OK);
+    cr_assert_eq(strlen(opt.type), SL_CT_MAX_EVENT_TYPE);
     w.n = 0;
     put_len(&w, 1, longest, SL_CT_MAX_EVENT_TYPE + 1);
-    cr_assert_eq(sl_ct_parse_contract(w.b, w.n, arena, &type, &stage, &err), SL_REJECT);
-    type = NULL;
+    cr_assert_eq(sl_ct_parse_contract(w.b, w.n, arena, &opt, &err), SL_REJECT);
+    opt.type = NULL;
     static const uint8_t empty_type[] = {0x0a, 0x00, 0x10, 0x01};
-    cr_assert_eq(sl_ct_parse_contract(empty_type, sizeof(empty_type), arena, &type, &stage, &err),
-                 SL_OK);
-    cr_assert_null(type);
+    cr_assert_eq(sl_ct_parse_contract(empty_type, sizeof(empty_type), arena, &opt, &err), SL_OK);
+    cr_assert_null(opt.type);
 }
 
 /* A FileDescriptorSet with messages nested depth deep. */

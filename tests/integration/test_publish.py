@@ -29,8 +29,8 @@ class PublishTest(it.SluiceTestCase):
             it.event(f"{p}-1", type="screen_view", anonymous_id="anon-2",
                      properties={"name": "Home"},
                      occurred_at=1767323045678),  # epoch milliseconds
-            it.event(f"{p}-2", type="purchase", context={"locale": "fr-FR",
-                                                         "text": "d\u00e9j\u00e0 vu \u2713"},
+            it.event(f"{p}-2", type="purchase",
+                     context={"page": {"title": "d\u00e9j\u00e0 vu \u2713"}, "locale": "fr-FR"},
                      properties={"orderId": "o-1", "revenue": 19.0, "currency": "EUR",
                                  "items": [{"product_id": "p1", "quantity": 2, "price": 9.5}]}),
             it.event(f"{p}-3", type="page_view", user_id="user-1",
@@ -59,6 +59,33 @@ class PublishTest(it.SluiceTestCase):
         by_id = it.messages_by_event_id(prefix=p)
         self.assertEqual(sorted(by_id), sorted(ids), "event ids in sluice.raw")
         sent = {e["event_id"]: e for e in events}
+        # The canonical form: declared names in field-number order, occurred_at in UTC with
+        # milliseconds, defaults (null, empty) left out, numbers in their shortest form.
+        url3 = f"https://shop.example.com/p/{p}-3"
+        canonical = {
+            f"{p}-0": {"event_id": f"{p}-0", "type": "page_view",
+                       "occurred_at": "2026-01-02T03:04:05.678Z", "user_id": "user-1",
+                       "anonymous_id": "anon-1",
+                       "properties": {"url": "https://shop.example.com/a", "title": "A"}},
+            f"{p}-1": {"event_id": f"{p}-1", "type": "screen_view",
+                       "occurred_at": "2026-01-02T03:04:05.678Z", "anonymous_id": "anon-2",
+                       "properties": {"name": "Home"}},
+            f"{p}-2": {"event_id": f"{p}-2", "type": "purchase",
+                       "occurred_at": "2026-01-02T03:04:05.678Z",
+                       "context": {"locale": "fr-FR",
+                                   "page": {"title": "d\u00e9j\u00e0 vu \u2713"}},
+                       "properties": {"order_id": "o-1",
+                                      "items": [{"product_id": "p1", "quantity": 2,
+                                                 "price": 9.5}],
+                                      "revenue": 19, "currency": "EUR"}},
+            f"{p}-3": {"event_id": f"{p}-3", "type": "page_view",
+                       "occurred_at": "2026-01-02T03:04:05.000Z", "user_id": "user-1",
+                       "properties": {"url": url3}},
+            f"{p}-4": {"event_id": f"{p}-4", "type": "search",
+                       "occurred_at": "2026-01-02T03:04:05.678Z", "user_id": "user-2",
+                       "anonymous_id": "anon-3",
+                       "properties": {"query": "shoes", "result_count": "12"}},
+        }
         received_at = set()
         for eid, msgs in by_id.items():
             with self.subTest(event_id=eid):
@@ -67,7 +94,9 @@ class PublishTest(it.SluiceTestCase):
                 self.assertEqual(m["key"], expected_key[eid], "message key")
                 # Exactly these headers, in that order.
                 self.assertEqual(m["headers_list"][0::2],
-                                 ["event_id", "type", "received_at", "contract"])
+                                 ["event_id", "type", "received_at", "contract", "content_type",
+                                  "tenant"])
+                self.assertEqual(m["headers"]["content_type"], "application/json")
                 contract = {"page_view": "PageView", "screen_view": "ScreenView",
                             "purchase": "Purchase", "search": "Search"}[sent[eid]["type"]]
                 self.assertEqual(m["headers"]["contract"], "sluice.events.v1." + contract)
@@ -80,9 +109,8 @@ class PublishTest(it.SluiceTestCase):
                 self.assertLessEqual(ra_ms, after_ms + 1000)
                 self.assertEqual(m["ts"], ra_ms, "message timestamp = receive time")
                 received_at.add(ra)
-                value = json.loads(m["payload"])
-                self.assertEqual(value, sent[eid], "value is the event as sent")
-                self.assertEqual(list(value), list(sent[eid]), "key order kept")
+                want = json.dumps(canonical[eid], separators=(",", ":"), ensure_ascii=False)
+                self.assertEqual(m["payload"], want, "value is the canonical form")
         self.assertEqual(len(received_at), 1, "one receive time per batch")
         # Same key, same partition.
         self.assertEqual(by_id[f"{p}-0"][0]["partition"], by_id[f"{p}-3"][0]["partition"])
@@ -91,16 +119,17 @@ class PublishTest(it.SluiceTestCase):
         p = it.unique("mix")
         tag = p + "-tag"
         too_long = f"{p}-" + "x" * 200  # limits.max_id_bytes defaults to 128
+        ctx = {"page": {"title": tag}}  # carried into every produced value
         events = [
-            it.event(f"{p}-ok0", tag=tag, user_id="u-mix"),                      # 0 valid
-            {"event_id": f"{p}-noocc", "type": "page_view", "tag": tag},         # 1 missing
-            {"event_id": 12345, "type": "page_view", "tag": tag,
+            it.event(f"{p}-ok0", context=ctx, user_id="u-mix"),                  # 0 valid
+            {"event_id": f"{p}-noocc", "type": "page_view", "context": ctx},     # 1 missing
+            {"event_id": 12345, "type": "page_view", "context": ctx,
              "occurred_at": "2026-01-02T03:04:05Z"},                             # 2 wrong type
-            it.event(f"{p}-badts", occurred_at="yesterday at noon", tag=tag),    # 3 bad ts
+            it.event(f"{p}-badts", occurred_at="yesterday at noon", context=ctx),  # 3 bad ts
             f"{tag} not an object",                                              # 4 not object
-            it.event(f"{p}-ok5", tag=tag, anonymous_id="a-mix"),                 # 5 valid
-            it.event(too_long, tag=tag),                                         # 6 too long
-            it.event(f"{p}-ok7", tag=tag),                                       # 7 valid
+            it.event(f"{p}-ok5", context=ctx, anonymous_id="a-mix"),             # 5 valid
+            it.event(too_long, context=ctx),                                     # 6 too long
+            it.event(f"{p}-ok7", context=ctx),                                   # 7 valid
         ]
         r = self.post(it.batch(events, batch_id=f"{p}-batch"))
         self.assertEqual(r.status, 200, r)
@@ -198,11 +227,13 @@ class PublishTest(it.SluiceTestCase):
 
     def test_escapes_and_exact_numbers(self):
         p = it.unique("esc")
-        # Written by hand: escaped ids, and numbers no double can hold.
-        body = ('{"batch_id":"%s-b","events":[{"event_id":"%s-e\\u0031","type":"page_\\u0076iew",'
+        # Written by hand: escaped ids and strings, an int64 no double can hold (2^62 + 1) and a
+        # decimal longer than a double: canonical output keeps the integer exactly (as a string,
+        # proto3 JSON's form for 64-bit) and writes the double in its shortest form.
+        body = ('{"batch_id":"%s-b","events":[{"event_id":"%s-e\\u0031","type":"se\\u0061rch",'
                 '"occurred_at":1767323045678,"user_id":"u\\u00e9\\/x",'
-                '"properties":{"url":"https:\\/\\/shop.example.com\\/\\u00e9"},'
-                '"n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}]}'
+                '"properties":{"query":"caf\\u00e9 \\"noir\\"\\/","resultCount":4611686018427387905},'
+                '"context":{"geo":{"lat":0.1000000000000000055511151231257827}}}]}'
                 % (p, p))
         r = self.post(body.encode())
         self.assertEqual(r.status, 200, r)
@@ -210,13 +241,14 @@ class PublishTest(it.SluiceTestCase):
         by_id = it.messages_by_event_id(prefix=p)
         self.assertEqual(sorted(by_id), [f"{p}-e1"], "event_id header is the decoded string")
         m = by_id[f"{p}-e1"][0]
-        self.assertEqual(m["headers"]["type"], "page_view", "type header is the decoded string")
+        self.assertEqual(m["headers"]["type"], "search", "type header is the decoded string")
         self.assertEqual(m["key"], "u\u00e9/x", "key is the decoded user_id")
-        value = json.loads(m["payload"], parse_float=str, parse_int=str)
-        self.assertEqual(value["n"], "123456789012345678901234567890")
-        self.assertEqual(value["f"], "0.1000000000000000055511151231257827")
-        self.assertEqual(value["event_id"], f"{p}-e1")
-        self.assertEqual(value["user_id"], "u\u00e9/x")
+        self.assertEqual(
+            m["payload"],
+            '{"event_id":"%s-e1","type":"search","occurred_at":"2026-01-02T03:04:05.678Z",'
+            '"user_id":"u\u00e9/x","context":{"geo":{"lat":0.1}},'
+            '"properties":{"query":"caf\u00e9 \\"noir\\"/","result_count":"4611686018427387905"}}'
+            % p)
 
     def test_full_batch_at_default_limit(self):
         p = it.unique("full")

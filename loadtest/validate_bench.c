@@ -1,9 +1,10 @@
 /* validate_bench: CPU cost per event of the JSON path before Kafka — parse (core/json),
  * envelope validation and contract validation — on 100-event batches of ~330-byte events that
  * are valid against the catalog, with jansson parsing the same bytes as the baseline in the same
- * run; and of the protobuf path's contract validation (sl_ct_validate_wire) on the same
- * events' properties encoded as protobuf. Single thread, in process; prints microseconds per
- * event and MB/s.
+ * run; of the canonical encoding of what is produced (JSON and protobuf); of the protobuf path
+ * (the same events as a sluice.v1.EventBatch: wire checks, transcoding, parse, envelope and
+ * contract stages); and of the wire-level contract validation (sl_ct_validate_wire) alone.
+ * Single thread, in process; prints microseconds per event and MB/s.
  *   build-release/loadtest/validate_bench [CATALOG.pb] [ROUNDS]                               */
 #include <jansson.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "contracts/contracts.h"
+#include "core/pb.h"
 #include "core/timefmt.h"
 #include "pipeline/pipeline.h"
 
@@ -111,8 +113,10 @@ int main(int argc, char **argv) {
     sl_buf_init(&body, NULL, 65536);
     build_batch(&body);
     double events = 100.0 * rounds;
-    uint64_t t_parse = 0, t_env = 0, t_ct = 0, t_jansson = 0;
+    uint64_t t_parse = 0, t_env = 0, t_ct = 0, t_jansson = 0, t_enc_json = 0, t_enc_pb = 0;
     size_t invalid = 0;
+    sl_buf_t pb_batch; /* the same batch as protobuf, built from the canonical encoding */
+    sl_buf_init(&pb_batch, NULL, 65536);
     for (int r = 0; r < rounds; r++) {
         sl_request_t *req = sl_request_new(NULL);
         req->contracts = sl_contracts_ref(contracts);
@@ -129,6 +133,23 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < req->n_events; i++) {
             invalid += req->events[i].outcome != SL_OUT_PENDING;
         }
+        sl_buf_t value;
+        sl_buf_init(&value, req->arena, 1024);
+        uint64_t ej = sl_time_mono_ns();
+        for (size_t i = 0; i < req->n_events; i++) {
+            value.len = 0;
+            sl_event_encode(req, &req->events[i], false, &value);
+        }
+        uint64_t ep = sl_time_mono_ns();
+        for (size_t i = 0; i < req->n_events; i++) {
+            value.len = 0;
+            sl_event_encode(req, &req->events[i], true, &value);
+            if (r == 0) {
+                pb_put_bytes(&pb_batch, 3, value.data, value.len);
+            }
+        }
+        t_enc_json += ep - ej;
+        t_enc_pb += sl_time_mono_ns() - ep;
         sl_request_free(req);
         json_t *j = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, NULL);
         uint64_t e = sl_time_mono_ns();
@@ -138,7 +159,31 @@ int main(int argc, char **argv) {
         t_ct += d - c;
         t_jansson += e - d;
     }
-    /* The protobuf path: the same properties, validated at the wire level. */
+    /* The protobuf path: the same events as an EventBatch, through the same stages. */
+    uint64_t t_pb_decode = 0, t_pb_rest = 0;
+    for (int r = 0; r < rounds; r++) {
+        sl_request_t *req = sl_request_new(NULL);
+        req->contracts = sl_contracts_ref(contracts);
+        req->media_type = "application/x-protobuf";
+        req->body = pb_batch.data;
+        req->body_len = pb_batch.len;
+        uint64_t a = sl_time_mono_ns();
+        sl_stage_decode(req);
+        uint64_t b = sl_time_mono_ns();
+        sl_stage_validate(req);
+        sl_stage_contract(req);
+        t_pb_rest += sl_time_mono_ns() - b;
+        t_pb_decode += b - a;
+        for (size_t i = 0; i < req->n_events; i++) {
+            invalid += req->events[i].outcome != SL_OUT_PENDING;
+        }
+        if (req->n_events != 100) {
+            fprintf(stderr, "validate_bench: the protobuf batch has %zu events\n", req->n_events);
+            return 1;
+        }
+        sl_request_free(req);
+    }
+    /* The wire-level contract validation alone, on the same properties. */
     static uint8_t props[100][128];
     size_t props_len[100];
     const sl_ct_message_t *types[2] = {sl_contracts_event(contracts, "product_view", 12),
@@ -174,7 +219,15 @@ int main(int argc, char **argv) {
     printf("%-36s %8.3f\n", "JSON path total", (t_parse + t_env + t_ct) / per);
     printf("%-36s %8.3f %10.1f\n", "baseline: jansson parse (+free)", t_jansson / per,
            body.len * (double)rounds / (t_jansson / 1e3));
+    printf("%-36s %8.3f\n", "canonical encoding: JSON", t_enc_json / per);
+    printf("%-36s %8.3f\n", "canonical encoding: protobuf", t_enc_pb / per);
+    printf("protobuf batch: %zu bytes (%.0f bytes/event)\n", pb_batch.len,
+           (double)pb_batch.len / 100);
+    printf("%-36s %8.3f\n", "protobuf: decode (check+transcode)", t_pb_decode / per);
+    printf("%-36s %8.3f\n", "protobuf: envelope + contract stages", t_pb_rest / per);
+    printf("%-36s %8.3f\n", "protobuf path total", (t_pb_decode + t_pb_rest) / per);
     printf("%-36s %8.3f\n", "protobuf: contract validation (wire)", t_wire / per);
+    sl_buf_free(&pb_batch);
     sl_buf_free(&body);
     sl_contracts_unref(contracts);
     sl_config_publish(NULL);

@@ -151,6 +151,13 @@ static void put_scalar_json(const enc_t *e, const sl_ct_field_t *f, uint32_t nod
     }
     case SL_CT_DOUBLE:
     case SL_CT_FLOAT: {
+        const sl_json_node_t *nd = &e->doc->nodes[node];
+        const char *text = e->doc->src + nd->start;
+        if (f->type == SL_CT_DOUBLE && nd->type == SL_JSON_NUMBER &&
+            sl_num_is_canonical_decimal(text, nd->len)) {
+            sl_buf_append(e->out, text, nd->len); /* already in the canonical form */
+            return;
+        }
         double d = float_value(e, node);
         n = f->type == SL_CT_FLOAT ? sl_num_float((float)d, tmp) : sl_num_double(d, tmp);
         if (!isfinite(d)) {
@@ -161,10 +168,15 @@ static void put_scalar_json(const enc_t *e, const sl_ct_field_t *f, uint32_t nod
         return;
     }
     default: {
+        const sl_json_node_t *nd = &e->doc->nodes[node];
+        if (nd->type == SL_JSON_NUMBER && (nd->flags & SL_JSON_F_INTEGER) && !is_64(f->type)) {
+            /* JSON integers have no leading zeros or sign: already canonical ("-0" is 0, a
+             * default, never written). */
+            sl_buf_append(e->out, e->doc->src + nd->start, nd->len);
+            return;
+        }
         uint64_t v = int_bits(e, f, node);
-        bool neg = !is_unsigned(f->type);
-        n = neg ? (size_t)snprintf(tmp, sizeof(tmp), "%lld", (long long)(int64_t)v)
-                : (size_t)snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+        n = is_unsigned(f->type) ? sl_num_u64(v, tmp) : sl_num_i64((int64_t)v, tmp);
         if (is_64(f->type)) {
             sl_buf_json_string(e->out, tmp, n);
         } else {

@@ -5,7 +5,6 @@
  * are declared. Members come in field-number order under their declared (snake_case) names;
  * repeated fields gather every occurrence, plain or packed; a singular field given twice keeps
  * its last occurrence. Unknown fields are left out. */
-#include <stdio.h>
 #include <string.h>
 
 #include "contracts/internal.h"
@@ -40,26 +39,23 @@ static void put_scalar(const sl_ct_field_t *f, uint64_t raw, sl_buf_t *out) {
                 return;
             }
         }
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%d", (int32_t)raw);
+        n = sl_num_i64((int32_t)raw, tmp);
         break;
     }
     case SL_CT_INT32:
     case SL_CT_INT64:
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%lld", (long long)(int64_t)raw);
+    case SL_CT_SFIXED64:
+        n = sl_num_i64((int64_t)raw, tmp);
         break;
     case SL_CT_SFIXED32:
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%d", (int32_t)(uint32_t)raw);
-        break;
-    case SL_CT_SFIXED64:
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%lld", (long long)(int64_t)raw);
+        n = sl_num_i64((int32_t)(uint32_t)raw, tmp);
         break;
     case SL_CT_SINT32:
     case SL_CT_SINT64:
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%lld",
-                             (long long)((int64_t)(raw >> 1) ^ -(int64_t)(raw & 1)));
+        n = sl_num_i64((int64_t)(raw >> 1) ^ -(int64_t)(raw & 1), tmp);
         break;
     default: /* uint32, uint64, fixed32, fixed64 */
-        n = (size_t)snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)raw);
+        n = sl_num_u64(raw, tmp);
         break;
     }
     if (tmp[0] == 'N' || tmp[0] == 'I' || (tmp[0] == '-' && tmp[1] == 'I')) {
@@ -90,27 +86,18 @@ static sl_status_t put_len(const sl_ct_field_t *f, const uint8_t *p, size_t n, i
 
 /* Every occurrence of f in [data, data+len) as JSON values, comma-separated; *count is how
  * many were written (for a singular field, only the last occurrence is written). */
+/* Every occurrence of the repeated field f in [data, data+len) as JSON values, comma-separated
+ * (plain or packed); *count is how many were written. */
 static sl_status_t put_field(const sl_ct_field_t *f, const uint8_t *data, size_t len, int depth,
                              sl_buf_t *out, uint32_t *count) {
     int want = sl_ct_wire_type(f->type);
     rd_t r = {data, data + len};
-    const uint8_t *last = NULL;
-    uint32_t last_wt = 0;
     while (r.p < r.end) {
-        const uint8_t *at = r.p;
         uint32_t number, wt;
         if (!rd_tag(&r, &number, &wt)) {
             return SL_REJECT;
         }
         if (number != f->number) {
-            if (!rd_skip(&r, wt)) {
-                return SL_REJECT;
-            }
-            continue;
-        }
-        if (!f->repeated) {
-            last = at;
-            last_wt = wt;
             if (!rd_skip(&r, wt)) {
                 return SL_REJECT;
             }
@@ -148,53 +135,122 @@ static sl_status_t put_field(const sl_ct_field_t *f, const uint8_t *data, size_t
             put_scalar(f, raw, out);
         }
     }
-    if (last != NULL) {
-        rd_t q = {last, data + len};
+    return SL_OK;
+}
+
+/* Every occurrence of the singular message field f, merged. */
+static sl_status_t put_merged(const sl_ct_field_t *f, const uint8_t *data, size_t len, int depth,
+                              sl_buf_t *out) {
+    sl_buf_t merged;
+    sl_buf_init(&merged, NULL, len);
+    rd_t r = {data, data + len};
+    sl_status_t rc = SL_OK;
+    while (r.p < r.end && rc == SL_OK) {
         uint32_t number, wt;
-        (void)rd_tag(&q, &number, &wt);
-        *count = 1;
-        if (want == WT_LEN) {
-            const uint8_t *p;
-            size_t n;
-            if (last_wt != WT_LEN || !rd_bytes(&q, &p, &n)) {
-                return SL_REJECT;
-            }
-            return put_len(f, p, n, depth, out);
+        const uint8_t *p;
+        size_t n;
+        if (!rd_tag(&r, &number, &wt)) {
+            rc = SL_REJECT;
+        } else if (number != f->number) {
+            rc = rd_skip(&r, wt) ? SL_OK : SL_REJECT;
+        } else if (wt != WT_LEN || !rd_bytes(&r, &p, &n)) {
+            rc = SL_REJECT;
+        } else {
+            sl_buf_append(&merged, p, n);
         }
-        uint64_t raw;
-        if ((int)last_wt != want || !rd_scalar(&q, want, &raw)) {
+    }
+    if (rc == SL_OK) {
+        rc = depth <= 0 ? SL_REJECT
+                        : sl_ct_wire_to_json(f->message, (const uint8_t *)merged.data, merged.len,
+                                             depth - 1, out);
+    }
+    sl_buf_free(&merged);
+    return rc;
+}
+
+/* The last occurrence of a singular field: its key starts at data + at. */
+static sl_status_t put_last(const sl_ct_field_t *f, const uint8_t *at, const uint8_t *end,
+                            int depth, sl_buf_t *out) {
+    rd_t r = {at, end};
+    uint32_t number = 0, wt = 0;
+    (void)rd_tag(&r, &number, &wt);
+    int want = sl_ct_wire_type(f->type);
+    if ((int)wt != want) {
+        return SL_REJECT;
+    }
+    if (want == WT_LEN) {
+        const uint8_t *p;
+        size_t n;
+        if (!rd_bytes(&r, &p, &n)) {
             return SL_REJECT;
         }
-        put_scalar(f, raw, out);
+        return put_len(f, p, n, depth, out);
     }
+    uint64_t raw;
+    if (!rd_scalar(&r, want, &raw)) {
+        return SL_REJECT;
+    }
+    put_scalar(f, raw, out);
     return SL_OK;
 }
 
 sl_status_t sl_ct_wire_members(const sl_ct_message_t *m, const uint8_t *data, size_t len, int depth,
                                uint32_t skip_number, sl_buf_t *out, bool *first) {
+    /* One pass to find where each field last occurs (most are singular), then the fields in
+     * number order; a repeated field gathers its occurrences with a scan of its own. */
+    enum { MAX_FIELDS = 64 };
+    const uint8_t *last[MAX_FIELDS];
+    uint32_t count[MAX_FIELDS];
+    if (m->n_fields > MAX_FIELDS) {
+        return SL_REJECT; /* sl_ct_validate_wire refuses these too */
+    }
+    memset(last, 0, m->n_fields * sizeof(last[0]));
+    memset(count, 0, m->n_fields * sizeof(count[0]));
+    rd_t r = {data, data + len};
+    while (r.p < r.end) {
+        const uint8_t *at = r.p;
+        uint32_t number, wt;
+        if (!rd_tag(&r, &number, &wt) || !rd_skip(&r, wt)) {
+            return SL_REJECT;
+        }
+        const sl_ct_field_t *f = sl_ct_field_by_number(m, number);
+        if (f != NULL) {
+            last[f - m->fields] = at;
+            count[f - m->fields]++;
+        }
+    }
     for (size_t i = 0; i < m->n_fields; i++) {
         const sl_ct_field_t *f = &m->fields[i];
-        if (f->number == skip_number) {
+        if (last[i] == NULL || f->number == skip_number) {
             continue;
         }
-        size_t mark = out->len;
         if (!*first) {
             sl_buf_append(out, ",", 1);
         }
+        *first = false;
         sl_buf_json_string(out, f->name, strlen(f->name));
-        sl_buf_append(out, f->repeated ? ":[" : ":", f->repeated ? 2 : 1);
-        uint32_t count = 0;
-        if (put_field(f, data, len, depth, out, &count) != SL_OK) {
-            return SL_REJECT;
-        }
-        if (count == 0) {
-            out->len = mark; /* absent */
+        if (!f->repeated && f->type == SL_CT_MESSAGE && count[i] > 1) {
+            /* A message given twice is merged, as protobuf parsers do: the concatenation of
+             * serialized messages is their merge. */
+            sl_buf_append(out, ":", 1);
+            if (put_merged(f, data, len, depth, out) != SL_OK) {
+                return SL_REJECT;
+            }
             continue;
         }
-        if (f->repeated) {
-            sl_buf_append(out, "]", 1);
+        if (!f->repeated) {
+            sl_buf_append(out, ":", 1);
+            if (put_last(f, last[i], data + len, depth, out) != SL_OK) {
+                return SL_REJECT;
+            }
+            continue;
         }
-        *first = false;
+        sl_buf_append(out, ":[", 2);
+        uint32_t written = 0;
+        if (put_field(f, data, len, depth, out, &written) != SL_OK) {
+            return SL_REJECT;
+        }
+        sl_buf_append(out, "]", 1);
     }
     return SL_OK;
 }

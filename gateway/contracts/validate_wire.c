@@ -141,6 +141,10 @@ static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t 
     if (!sl_utf8_valid((const char *)s, n)) {
         return fail(c, "wrong_type", "a string must be UTF-8");
     }
+    if (memchr(s, 0, n) != NULL) {
+        /* As in JSON, where \u0000 is refused: no consumer can carry it safely in a C string. */
+        return fail(c, "wrong_type", "a string must not contain U+0000");
+    }
     size_t chars = sl_utf8_chars((const char *)s, n);
     if (f->min_len > 0 && chars < f->min_len) {
         return fail(c, "too_short", "%zu characters, at least %u required", chars, f->min_len);
@@ -212,7 +216,8 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
             *present = true;
         } else {
             rc = check_string(c, f, v, len);
-            *present = *present || len > 0 || f->repeated;
+            /* A singular field given twice keeps its last value: that one decides. */
+            *present = f->repeated || len > 0;
         }
         c->path_len = saved;
         return rc;
@@ -226,7 +231,7 @@ static sl_status_t check_occurrence(ctx_t *c, const sl_ct_field_t *f, uint32_t w
     bool nz = false;
     sl_status_t rc = check_number(c, f, raw, &nz);
     c->path_len = saved;
-    *present = *present || nz || f->repeated;
+    *present = f->repeated || nz;
     return rc;
 }
 
@@ -252,7 +257,7 @@ static sl_status_t check_message(ctx_t *c, const sl_ct_message_t *m, const uint8
             continue;
         }
         if (f == NULL) {
-            size_t saved = push(c, ".#%u", number);
+            size_t saved = push(c, c->path_len > 0 ? ".#%u" : "#%u", number);
             sl_status_t rc =
                 fail(c, "unknown_field", "field number %u is not in %s", number, m->full_name);
             c->path_len = saved;

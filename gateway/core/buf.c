@@ -68,20 +68,34 @@ void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) {
 void sl_buf_json_string(sl_buf_t *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     reserve(b, n + 2);
+    size_t clean = 0; /* the common case: nothing to escape, one copy */
+    while (clean < n && (unsigned char)s[clean] >= 0x20 && s[clean] != '"' && s[clean] != '\\') {
+        clean++;
+    }
     b->data[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
+    memcpy(b->data + b->len, s, clean);
+    b->len += clean;
+    if (clean == n) {
+        b->data[b->len++] = '"';
+        return;
+    }
+    size_t run = clean; /* start of the bytes not yet copied: copied in runs, not one by one */
+    for (size_t i = clean; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c != '"' && c != '\\' && c >= 0x20) {
+            continue;
+        }
+        sl_buf_append(b, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             sl_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
+        } else {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             sl_buf_append(b, esc, 6);
-        } else {
-            reserve(b, 1);
-            b->data[b->len++] = (char)c;
         }
     }
+    sl_buf_append(b, s + run, n - run);
     sl_buf_append(b, "\"", 1);
 }
 

@@ -85,20 +85,55 @@ int sl_time_parse_rfc3339(const char *s, size_t n, int64_t *out_ms) {
     return 0;
 }
 
+static void put2(char *p, int v) {
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* On every produced event: plain arithmetic (Howard Hinnant's civil_from_days), no gmtime or
+ * printf. Years outside 0000-9999 are clamped to the range (validation refuses them). */
 void sl_time_format_rfc3339(int64_t ms, char out[25]) {
+    if (ms < SL_TIME_MIN_MS) {
+        ms = SL_TIME_MIN_MS;
+    } else if (ms > SL_TIME_MAX_MS) {
+        ms = SL_TIME_MAX_MS;
+    }
     /* Floor division: -1 ms is 1969-12-31T23:59:59.999Z. */
     int64_t sec = ms / 1000, frac = ms % 1000;
     if (frac < 0) {
         sec -= 1;
         frac += 1000;
     }
-    time_t secs = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-    memcpy(out, tmp, 24);
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0) {
+        days -= 1;
+        rem += 86400;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int y = (int)(yoe + era * 400 + (m <= 2));
+    put2(out, y / 100);
+    put2(out + 2, y % 100);
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = 'T';
+    put2(out + 11, (int)(rem / 3600));
+    out[13] = ':';
+    put2(out + 14, (int)(rem / 60 % 60));
+    out[16] = ':';
+    put2(out + 17, (int)(rem % 60));
+    out[19] = '.';
+    out[20] = (char)('0' + frac / 100);
+    put2(out + 21, (int)(frac % 100));
+    out[23] = 'Z';
     out[24] = '\0';
 }
 

@@ -259,7 +259,7 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
             return wrong(w, node, "a number");
         }
         double v = sl_json_number(doc, node);
-        if (f->type == SL_CT_FLOAT && isfinite(v) && fabs(v) > 3.4028234663852886e38) {
+        if (f->type == SL_CT_FLOAT && isfinite(v) && isinf((float)v)) {
             fail(w, "out_of_range", "does not fit a float");
             return false;
         }
@@ -322,14 +322,14 @@ static bool check_message(walk_t *w, const sl_ct_message_t *m, uint32_t obj) {
             return false;
         }
         size_t idx = (size_t)(f - m->fields);
+        if (seen[idx]) {
+            fail(w, "duplicate_field", "given twice (as %s and %s)", f->name, f->json_name);
+            return false;
+        }
         if (w->envelope && checked_elsewhere(f->number)) {
             seen[idx] = 1;
             w->path_len = saved;
             continue;
-        }
-        if (seen[idx]) {
-            fail(w, "duplicate_field", "given twice (as %s and %s)", f->name, f->json_name);
-            return false;
         }
         seen[idx] = 1;
         if (doc->nodes[v].type != SL_JSON_NULL && !check_field(w, f, v)) {
@@ -385,7 +385,7 @@ sl_status_t sl_stage_contract(sl_request_t *req) {
         walk_t w = {.req = req, .ev = ev, .strip_unknown = strip_props};
         memcpy(w.path, "properties", 10);
         w.path_len = 10;
-        int64_t props = sl_json_get(&req->doc, ev->node, "properties");
+        int64_t props = sl_doc_field(&req->doc, ev->node, "properties");
         if (props < 0 || req->doc.nodes[props].type == SL_JSON_NULL) {
             /* No properties: only a contract without required fields accepts that. */
             for (size_t f = 0; f < m->n_fields; f++) {

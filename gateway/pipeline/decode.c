@@ -5,7 +5,9 @@
 
 #include "pipeline/pipeline.h"
 
-static const char *const batch_fields[] = {"batch_id", "sent_at", "events", "token"};
+/* sluice.v1.EventBatch's members, in their declared and JSON spellings. */
+static const char *const batch_fields[] = {"batch_id", "batchId", "sent_at",
+                                           "sentAt",   "events",  "token"};
 
 sl_status_t sl_stage_decode(sl_request_t *req) {
     const sl_config_t *cfg = req->cfg;
@@ -60,12 +62,18 @@ sl_status_t sl_stage_decode(sl_request_t *req) {
         }
         k = doc->nodes[k + 1].end;
     }
+    if ((sl_json_get(doc, 0, "batch_id") >= 0 && sl_json_get(doc, 0, "batchId") >= 0) ||
+        (sl_json_get(doc, 0, "sent_at") >= 0 && sl_json_get(doc, 0, "sentAt") >= 0)) {
+        return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "duplicate_field",
+                               "a batch field is given twice (as batch_id and batchId, or sent_at "
+                               "and sentAt)");
+    }
     int64_t events = sl_json_get(doc, 0, "events");
     if (events < 0 || doc->nodes[events].type != SL_JSON_ARRAY) {
         return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "not_a_batch",
                                "the batch must have an \"events\" array");
     }
-    int64_t batch_id = sl_json_get(doc, 0, "batch_id");
+    int64_t batch_id = sl_doc_field(doc, 0, "batch_id");
     if (batch_id >= 0) {
         if (doc->nodes[batch_id].type != SL_JSON_STRING) {
             return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "not_a_batch",

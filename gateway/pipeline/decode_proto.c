@@ -60,8 +60,8 @@ static void transcode_event(sl_request_t *req, sl_event_t *ev, const uint8_t *p,
     if (sl_ct_validate_wire(event, p, n, "", depth, strip, &err) != SL_OK) {
         /* Keep what identifies the event for its result, if it is usable. */
         mark_invalid(ev, &err);
-        const uint8_t *id;
-        size_t id_len;
+        const uint8_t *id = NULL;
+        size_t id_len = 0;
         if (last_len(p, n, EV_EVENT_ID, &id, &id_len) && id_len <= 256 &&
             sl_utf8_valid((const char *)id, id_len)) {
             sl_buf_puts(out, "\"event_id\":");
@@ -172,9 +172,9 @@ sl_status_t sl_decode_protobuf(sl_request_t *req) {
     sl_buf_puts(&text, "\"events\":[");
     r = (rd_t){body, body + req->body_len};
     for (size_t i = 0; r.p < r.end;) {
-        uint32_t f, wt;
-        const uint8_t *v;
-        size_t len;
+        uint32_t f = 0, wt = 0;
+        const uint8_t *v = NULL;
+        size_t len = 0;
         (void)rd_tag(&r, &f, &wt);
         (void)rd_bytes(&r, &v, &len);
         if (f == BATCH_EVENTS) {

@@ -66,7 +66,7 @@ static bool event_field(void *arg, const sl_ct_field_t *f, bool proto, sl_buf_t 
     if (f->number != EV_PROPERTIES) {
         return false;
     }
-    int64_t props = sl_json_get(&req->doc, ev->node, "properties");
+    int64_t props = sl_doc_field(&req->doc, ev->node, "properties");
     if (ev->contract == NULL) {
         if (props >= 0) {
             raw_properties(req, (uint32_t)props, proto, out, first);

@@ -92,7 +92,7 @@ static sl_status_t stage_key(sl_request_t *req) {
         }
         const char *names[] = {"user_id", "anonymous_id"};
         for (size_t k = 0; k < 2 && ev->key == NULL; k++) {
-            int64_t v = sl_json_get(&req->doc, ev->node, names[k]);
+            int64_t v = sl_doc_field(&req->doc, ev->node, names[k]);
             if (v >= 0 && req->doc.nodes[v].type == SL_JSON_STRING && req->doc.nodes[v].len > 0) {
                 sl_json_str(&req->doc, (uint32_t)v, req->arena, &ev->key, &ev->key_len);
             }
@@ -167,9 +167,11 @@ static sl_status_t stage_produce(sl_request_t *req) {
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
         const char *trace = NULL;
         size_t trace_len = 0;
-        int64_t ctx = sl_json_get(&req->doc, ev->node, "context");
-        int64_t tp = ctx >= 0 ? sl_json_get(&req->doc, (uint32_t)ctx, "traceparent") : -1;
-        if (tp >= 0 && req->doc.nodes[tp].type == SL_JSON_STRING) {
+        int64_t ctx = sl_doc_field(&req->doc, ev->node, "context");
+        int64_t tp = ctx >= 0 && req->doc.nodes[ctx].type == SL_JSON_OBJECT
+                         ? sl_json_get(&req->doc, (uint32_t)ctx, "traceparent")
+                         : -1;
+        if (tp >= 0 && req->doc.nodes[tp].type == SL_JSON_STRING && req->doc.nodes[tp].len > 0) {
             sl_json_str(&req->doc, (uint32_t)tp, req->arena, &trace, &trace_len);
         }
         sl_header_t headers[] = {

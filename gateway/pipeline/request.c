@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "contracts/contracts.h"
 #include "core/timefmt.h"
@@ -60,4 +61,23 @@ void sl_request_tally(const sl_request_t *req, sl_tally_t *out) {
             out->by_outcome[o]++;
         }
     }
+}
+
+int64_t sl_doc_field(const sl_json_doc_t *doc, uint32_t obj, const char *name) {
+    int64_t v = sl_json_get(doc, obj, name);
+    if (v >= 0 || strchr(name, '_') == NULL) {
+        return v;
+    }
+    char camel[64];
+    size_t n = 0;
+    for (const char *p = name; *p != '\0' && n + 1 < sizeof(camel); p++) {
+        if (*p == '_' && p[1] >= 'a' && p[1] <= 'z') {
+            camel[n++] = (char)(p[1] - 'a' + 'A');
+            p++;
+        } else if (*p != '_') {
+            camel[n++] = *p;
+        }
+    }
+    camel[n] = '\0';
+    return sl_json_get(doc, obj, camel);
 }

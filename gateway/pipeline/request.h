@@ -101,6 +101,12 @@ struct sl_request {
 sl_request_t *sl_request_new(struct sl_pipeline *pipeline);
 void sl_request_free(sl_request_t *req);
 
+/* The member of object obj for the protobuf field with declared name `name` (snake_case), under
+ * that name or its proto3 JSON name (lowerCamel: "user_id" -> "userId"), or -1. When both
+ * spellings are given the declared one is returned here; the contract stage refuses such an
+ * event (duplicate_field). */
+int64_t sl_doc_field(const sl_json_doc_t *doc, uint32_t obj, const char *name);
+
 /* Record a whole-request fault (the first one wins) and return SL_REJECT. */
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,
                             ...) __attribute__((format(printf, 4, 5)));

@@ -32,7 +32,7 @@ static int timestamp(sl_request_t *req, uint32_t node, int64_t *ms) {
         sl_json_str(&req->doc, node, req->arena, &s, &len);
         return sl_time_parse_rfc3339(s, len, ms);
     }
-    if (sl_json_int(&req->doc, node, ms) == 0 && *ms >= 0) {
+    if (sl_json_int(&req->doc, node, ms) == 0 && *ms >= 0 && *ms <= SL_TIME_MAX_MS) {
         return 0;
     }
     return -1;
@@ -43,7 +43,7 @@ static int timestamp(sl_request_t *req, uint32_t node, int64_t *ms) {
 static int id_field(sl_event_t *ev, const char *name, bool required, int64_t max, const char **out,
                     size_t *out_len) {
     sl_request_t *req = ev->req;
-    int64_t v = sl_json_get(&req->doc, ev->node, name);
+    int64_t v = sl_doc_field(&req->doc, ev->node, name);
     if (v < 0 || req->doc.nodes[v].type == SL_JSON_NULL) {
         if (required) {
             invalid(ev, "missing_field", "%s: required field is missing", name);
@@ -81,7 +81,7 @@ static void validate_event(sl_event_t *ev, int64_t max_id) {
     const sl_json_node_t *nd = &req->doc.nodes[ev->node];
     if (ev->outcome != SL_OUT_PENDING) {
         /* Found invalid by the decoder: only its id, for the result. */
-        int64_t id = sl_json_get(&req->doc, ev->node, "event_id");
+        int64_t id = sl_doc_field(&req->doc, ev->node, "event_id");
         if (id >= 0 && req->doc.nodes[id].type == SL_JSON_STRING) {
             sl_json_str(&req->doc, (uint32_t)id, req->arena, &ev->event_id, &ev->event_id_len);
         }
@@ -100,7 +100,7 @@ static void validate_event(sl_event_t *ev, int64_t max_id) {
         id_field(ev, "anonymous_id", false, max_id, &id, &id_len) < 0) {
         return;
     }
-    int64_t occurred = sl_json_get(&req->doc, ev->node, "occurred_at");
+    int64_t occurred = sl_doc_field(&req->doc, ev->node, "occurred_at");
     if (occurred < 0 || req->doc.nodes[occurred].type == SL_JSON_NULL) {
         invalid(ev, "missing_field", "occurred_at: required field is missing");
         return;
@@ -120,7 +120,7 @@ static void validate_event(sl_event_t *ev, int64_t max_id) {
 }
 
 sl_status_t sl_stage_validate(sl_request_t *req) {
-    int64_t sent_at = sl_json_get(&req->doc, 0, "sent_at");
+    int64_t sent_at = sl_doc_field(&req->doc, 0, "sent_at");
     int64_t ms;
     if (sent_at >= 0 && timestamp(req, (uint32_t)sent_at, &ms) != 0) {
         return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "invalid_timestamp",

@@ -269,6 +269,99 @@ def wait_for_event_ids(ids, topic=RAW_TOPIC, prefix=None, timeout=20):
         time.sleep(0.5)
 
 
+# Binary-safe reading (values that are not UTF-8, e.g. encoding.<stage>=protobuf): kcat's -J
+# output is text, so these use a format with explicit key and value lengths instead.
+_RAW_FORMAT = "@@ %p %o %T %K %S\n%k%s\n%h\n"
+
+
+def read_topic_raw(topic=RAW_TOPIC, timeout=60):
+    """Every message of the topic as a dict: partition, offset, ts (ms), key and value (bytes,
+    None when null), headers (dict) and headers_list (flat [name, value, ...] as in read_topic).
+    Header values must not contain ',' or newlines (kcat prints them as name=value CSV)."""
+    p = subprocess.run(["kcat", "-C", "-b", bootstrap(), "-t", topic, "-o", "beginning", "-e",
+                        "-q", "-f", _RAW_FORMAT], capture_output=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"kcat failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
+    data, pos, out = p.stdout, 0, []
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        head = data[pos:nl].split(b" ")
+        if head[0] != b"@@" or len(head) != 6:
+            raise RuntimeError(f"kcat output out of step at byte {pos}: {data[pos:pos + 80]!r}")
+        partition, offset, ts, klen, vlen = (int(x) for x in head[1:])
+        pos = nl + 1
+        key = data[pos:pos + klen] if klen >= 0 else None
+        pos += max(klen, 0)
+        value = data[pos:pos + vlen] if vlen >= 0 else None
+        pos += max(vlen, 0)
+        if data[pos:pos + 1] != b"\n":
+            raise RuntimeError(f"kcat output out of step after a value at byte {pos}")
+        nl = data.index(b"\n", pos + 1)
+        flat = []
+        for item in data[pos + 1:nl].decode("utf-8").split(","):
+            if item:
+                name, _, val = item.partition("=")
+                flat += [name, val]
+        pos = nl + 1
+        out.append({"topic": topic, "partition": partition, "offset": offset, "ts": ts,
+                    "key": key, "value": value, "headers_list": flat,
+                    "headers": {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}})
+    return out
+
+
+def messages_by_event_id_raw(topic=RAW_TOPIC, prefix=None):
+    """messages_by_event_id over read_topic_raw: {event_id header: [messages]}, each list in
+    (partition, offset) order."""
+    by_id = {}
+    for m in sorted(read_topic_raw(topic), key=lambda m: (m["partition"], m["offset"])):
+        eid = m["headers"].get("event_id")
+        if eid is None or (prefix is not None and not eid.startswith(prefix)):
+            continue
+        by_id.setdefault(eid, []).append(m)
+    return by_id
+
+
+def create_topic(name, partitions=3):
+    """Creates a topic on the test broker (kafka.sh create-topic)."""
+    kafka_sh("create-topic", env("KAFKA_DIR"), bootstrap().rsplit(":", 1)[1], name,
+             str(partitions))
+
+
+# ----------------------------------------------------------------- protobuf ----
+
+def compile_protos(outdir):
+    """Generates the Python classes of proto/ (envelope, options, event contracts) into outdir
+    with protoc --python_out, puts outdir on sys.path and imports them. Needs protoc and
+    python3-protobuf (scripts/deps.sh --test). Returns {module name: module}, e.g.
+    'sluice.v1.envelope_pb2'."""
+    import glob
+    import importlib
+    proto = os.path.join(SOURCE_DIR, "proto")
+    protoc = shutil.which("protoc")
+    if protoc is None:
+        raise RuntimeError("protoc not found (scripts/deps.sh installs protobuf-compiler)")
+    files = sorted(os.path.relpath(f, proto)
+                   for f in glob.glob(os.path.join(proto, "sluice", "**", "*.proto"),
+                                      recursive=True))
+    p = subprocess.run([protoc, f"-I{proto}", "-I/usr/include", f"--python_out={outdir}",
+                        *files], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"protoc failed ({p.returncode}): {p.stderr}")
+    if outdir not in sys.path:
+        sys.path.insert(0, outdir)
+    return {name: importlib.import_module(name)
+            for name in (f[:-len(".proto")].replace("/", ".") + "_pb2" for f in files)}
+
+
+def message_classes(modules):
+    """{full message name: generated class} for the top-level messages of the modules."""
+    out = {}
+    for mod in modules.values():
+        for name, desc in mod.DESCRIPTOR.message_types_by_name.items():
+            out[desc.full_name] = getattr(mod, name)
+    return out
+
+
 # ------------------------------------------------------------------- sluice ----
 
 class Sluice:

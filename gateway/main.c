@@ -53,17 +53,26 @@ static const char usage_serve[] =
     "exit codes: 0 after a clean drain or a valid --check, 2 configuration error, 1 other.\n";
 
 static const char usage_token[] =
-    "usage: sluice token --tenant T [--ttl 1h] [--sub S] [--config FILE] [--set K=V]...\n"
+    "usage: sluice token --tenant T [--ttl 1h] [--sub S] [--scope S] [--kid K]\n"
+    "                    [--config FILE] [--set K=V]...\n"
     "\n"
-    "Mints an HS256 JWT signed with auth.secret (or auth.secret_file) of the configuration,\n"
-    "with the tenant claim (auth.tenant_claim), exp = now + ttl, and iss/aud when configured.\n"
-    "Prints the token on stdout. For development and tests; production tokens come from your\n"
-    "identity provider.\n"
+    "Mints a JWT signed with a key of the configuration's key ring: auth.secret /\n"
+    "auth.secret_file (HS256, no kid), or a key of auth.keys_file chosen with --kid (HS*, or\n"
+    "RS*/ES* when it has a private_key_file). The token carries the tenant claim\n"
+    "(auth.tenant_claim), iat, exp = now + ttl, sub, the scopes (auth.scope_claim), the key's\n"
+    "kid, and iss/aud when configured. Prints the token on stdout. For development and tests;\n"
+    "production tokens come from your identity provider.\n"
+    "\n"
+    "scopes: write:* (any event), write:<type> (one event type), write:stage:<stage> (raw,\n"
+    "identity, consent, decisions, outcomes); space-separated. Without --scope the token has no\n"
+    "scope claim and gets auth.default_scope (write:* unless configured).\n"
     "\n"
     "options:\n"
     "  -t, --tenant T           tenant (required)\n"
     "      --ttl DURATION       lifetime, e.g. 15m, 1h (default 1h)\n"
     "      --sub S              subject (sub claim)\n"
+    "      --scope S            scopes, e.g. \"write:page_view write:stage:outcomes\"\n"
+    "      --kid K              the key to sign with (required when the ring has several)\n"
     "  -c, --config FILE        YAML configuration file\n"
     "  -s, --set KEY=VALUE      set one key (repeatable)\n"
     "  -h, --help               this help\n";
@@ -223,13 +232,15 @@ static int cmd_token(int argc, char **argv) {
     static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
                                          {"ttl", required_argument, NULL, 'T'},
                                          {"sub", required_argument, NULL, 'u'},
+                                         {"scope", required_argument, NULL, 'S'},
+                                         {"kid", required_argument, NULL, 'k'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"set", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *sets[MAX_SETS];
     size_t nsets = 0;
-    const char *tenant = NULL, *sub = NULL, *path = NULL, *ttl = "1h";
+    const char *tenant = NULL, *sub = NULL, *path = NULL, *ttl = "1h", *scope = NULL, *kid = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "t:c:s:h", opts, NULL)) != -1) {
         switch (c) {
@@ -241,6 +252,12 @@ static int cmd_token(int argc, char **argv) {
             break;
         case 'u':
             sub = optarg;
+            break;
+        case 'S':
+            scope = optarg;
+            break;
+        case 'k':
+            kid = optarg;
             break;
         case 'c':
             path = optarg;
@@ -275,8 +292,9 @@ static int cmd_token(int argc, char **argv) {
         fprintf(stderr, "sluice token: %s\n", err.message);
         return 2;
     }
-    char *token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim, tenant,
-                               sub, ttl_ms / 1000, cfg->auth.issuer, cfg->auth.audience, &err);
+    sl_mint_t m = {
+        .tenant = tenant, .subject = sub, .ttl_s = ttl_ms / 1000, .kid = kid, .scope = scope};
+    char *token = sl_auth_mint(cfg, &m, &err);
     sl_config_unref(cfg);
     if (token == NULL) {
         fprintf(stderr, "sluice token: %s\n", err.message);

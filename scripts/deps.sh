@@ -3,15 +3,16 @@
 #   scripts/deps.sh          build and run
 #   scripts/deps.sh --test   also what the tests need (Criterion, kcat, Java + Maven for the
 #                            Kafka broker, nghttp2 client tools, python3-protobuf and
-#                            python3-grpcio for the integration tests' protobuf clients)
+#                            python3-grpcio for the integration tests' protobuf clients,
+#                            python3-jwt and python3-cryptography for test_auth.py)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libnghttp2-dev libprotobuf-c-dev
       protobuf-c-compiler protobuf-compiler libprotobuf-dev librdkafka-dev libjansson-dev libjwt-dev libyaml-dev
       libssl-dev zlib1g-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcriterion-dev kcat python3 python3-protobuf python3-grpcio nghttp2-client clang-format
-         clang-tidy)
+  pkgs+=(libcriterion-dev kcat python3 python3-protobuf python3-grpcio python3-jwt
+         python3-cryptography nghttp2-client clang-format clang-tidy)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 fi

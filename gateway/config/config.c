@@ -178,6 +178,7 @@ static void config_free(sl_config_t *cfg) {
         explicit_bzero(cfg->auth_key, cfg->auth_key_len);
     }
     free(cfg->auth_key);
+    sl_keyring_free(cfg->keyring);
     free(cfg->source);
     free(cfg);
 }
@@ -350,6 +351,18 @@ static sl_status_t read_secret_file(sl_config_t *cfg, sl_error_t *err) {
     return SL_OK;
 }
 
+sl_status_t sl_config_load_keyring(sl_config_t *cfg, sl_error_t *err) {
+    sl_keyring_t *ring = NULL;
+    sl_status_t rc = sl_keyring_load(cfg->auth_key, cfg->auth_key_len, cfg->auth.keys_file,
+                                     cfg->auth.jwks_file, &ring, err);
+    if (rc != SL_OK) {
+        return rc;
+    }
+    sl_keyring_free(cfg->keyring);
+    cfg->keyring = ring;
+    return SL_OK;
+}
+
 static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (cfg->auth.secret[0] != '\0' && cfg->auth.secret_file[0] != '\0') {
         return sl_error_set(err, SL_REJECT, "config_conflict",
@@ -369,11 +382,16 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
                             "auth.secret: an HS256 secret must be at least 32 bytes, got %zu",
                             cfg->auth_key_len);
     }
+    sl_status_t krc = sl_config_load_keyring(cfg, err);
+    if (krc != SL_OK) {
+        return krc;
+    }
     bool embedded = strcmp(cfg->kafka.brokers, "embedded") == 0;
-    if (cfg->auth.required && cfg->auth_key == NULL && !embedded) {
+    if (cfg->auth.required && cfg->keyring->n == 0 && !embedded) {
         return sl_error_set(err, SL_REJECT, "config_missing",
-                            "auth.secret: required when auth.required is true and kafka.brokers "
-                            "is not embedded (set auth.secret or auth.secret_file)");
+                            "auth.secret: a key is required when auth.required is true and "
+                            "kafka.brokers is not embedded (set auth.secret, auth.secret_file, "
+                            "auth.keys_file or auth.jwks_file)");
     }
     if (cfg->kafka.brokers[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing",

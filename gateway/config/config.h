@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config/keyring.h"
 #include "core/status.h"
 
 typedef struct sl_config {
@@ -57,6 +58,11 @@ typedef struct sl_config {
         int64_t max_id_bytes;
         int64_t max_header_bytes;
         int64_t max_token_bytes;
+        int64_t tenant_rate;  /* requests per second; 0: off */
+        int64_t tenant_burst; /* 0: = tenant_rate */
+        int64_t subject_rate;
+        int64_t subject_burst;
+        int64_t rate_limit_keys;
     } limits;
     struct {
         int64_t threads;
@@ -68,10 +74,16 @@ typedef struct sl_config {
         bool required;
         char *secret;
         char *secret_file;
+        char *keys_file;
+        char *jwks_file;
         char *tenant_claim;
-        char *issuer;
+        char *issuer; /* comma-separated list */
         char *audience;
         int64_t leeway_ms;
+        int64_t max_token_age_ms;
+        char *scope_claim;
+        char *default_scope;
+        int64_t token_cache_entries;
     } auth;
     struct {
         char *file;
@@ -84,9 +96,11 @@ typedef struct sl_config {
         char *level;
     } log;
 
-    /* Derived at validation: the HS256 key (from auth.secret or auth.secret_file). */
+    /* Derived at validation: the kid-less HS256 key (from auth.secret or auth.secret_file), and
+     * the ring of every verification key (config/keyring.h). */
     char *auth_key;
     size_t auth_key_len;
+    sl_keyring_t *keyring;
 } sl_config_t;
 
 typedef enum {
@@ -135,6 +149,10 @@ sl_config_t *sl_config_acquire(void);
 
 /* The value of key in cfg as text (secrets as "<redacted>"); writes into out (size n). */
 sl_status_t sl_config_format_value(const sl_config_t *cfg, const char *key, char *out, size_t n);
+
+/* (Re)builds cfg->keyring from auth_key and the key files; for a snapshot not yet published
+ * (the server uses it after installing the embedded default's generated secret). */
+sl_status_t sl_config_load_keyring(sl_config_t *cfg, sl_error_t *err);
 
 /* Keys flagged SL_CFG_RESTART whose values differ between a and b, comma-separated into out. */
 void sl_config_restart_diff(const sl_config_t *a, const sl_config_t *b, char *out, size_t n);

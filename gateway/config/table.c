@@ -86,6 +86,31 @@ static const sl_cfg_key_t keys[] = {
      "Largest request head (request line and headers) over HTTP/1.1; over it the answer is 431."},
     {"limits.max_token_bytes", SL_CFG_SIZE, OFF(limits.max_token_bytes), "8KiB", 256, 65536, NULL,
      0, "Longest bearer token accepted; longer ones are refused with 401 unread."},
+    {"limits.tenant_rate", SL_CFG_INT, OFF(limits.tenant_rate), "0", 0, 1000000, NULL, 0,
+     "Requests per second each tenant may send; 0 turns the limit off. A request counts once "
+     "whatever its number of events; it is counted after its token is checked and before its "
+     "body is decoded, so a refused request costs no parsing. Over the limit the answer is 429 "
+     "with error code `rate_limited` (gRPC RESOURCE_EXHAUSTED) and a Retry-After header: the "
+     "seconds, rounded up, until a request will pass again; nothing of that batch is produced. "
+     "Each replica counts on its own: behind a Service with N replicas a tenant gets up to N "
+     "times this. With auth.required=false every request counts for tenant `default`."},
+    {"limits.tenant_burst", SL_CFG_INT, OFF(limits.tenant_burst), "0", 0, 1000000, NULL, 0,
+     "Requests a tenant may send at once after being idle, above its steady limits.tenant_rate "
+     "(the size of its token bucket, refilled at limits.tenant_rate per second); 0 means the "
+     "same as limits.tenant_rate."},
+    {"limits.subject_rate", SL_CFG_INT, OFF(limits.subject_rate), "0", 0, 1000000, NULL, 0,
+     "Requests per second each token subject (the `sub` claim) of a tenant may send, counted "
+     "and answered like limits.tenant_rate; 0 turns the limit off. Tokens without `sub` are "
+     "limited by limits.tenant_rate only. A request must pass both limits; one refused by the "
+     "subject limit does not count against its tenant."},
+    {"limits.subject_burst", SL_CFG_INT, OFF(limits.subject_burst), "0", 0, 1000000, NULL, 0,
+     "Requests a subject may send at once after being idle (see limits.tenant_burst); 0 means "
+     "the same as limits.subject_rate."},
+    {"limits.rate_limit_keys", SL_CFG_INT, OFF(limits.rate_limit_keys), "100000", 1, 10000000, NULL,
+     SL_CFG_RESTART,
+     "Most tenants and subjects the rate limits track at once (about 60 bytes each, reserved at "
+     "start). When more are active, the one idle longest is forgotten and starts again with a "
+     "full burst."},
 
     {"http.threads", SL_CFG_INT, OFF(http.threads), "0", 0, 256, NULL, SL_CFG_RESTART,
      "I/O threads of the public listener; 0 means one per CPU."},
@@ -103,14 +128,37 @@ static const sl_cfg_key_t keys[] = {
      "random development secret is generated and a token printed at start."},
     {"auth.secret_file", SL_CFG_STRING, OFF(auth.secret_file), "", NOLIM, NULL, 0,
      "File holding the HS256 secret (trailing newline ignored); alternative to auth.secret."},
+    {"auth.keys_file", SL_CFG_STRING, OFF(auth.keys_file), "", NOLIM, NULL, 0,
+     "YAML key ring: `keys:` a list of {kid, alg, secret | secret_file | public_key_file, "
+     "private_key_file}; alg one of HS256/384/512, RS256/384/512, ES256/384/512, pinned per key. "
+     "With several keys a token must name its `kid`. Rotate by listing the new key beside the old "
+     "one and reloading. Reread on every reload."},
+    {"auth.jwks_file", SL_CFG_STRING, OFF(auth.jwks_file), "", NOLIM, NULL, 0,
+     "A JWKS file (RFC 7517) of RSA and EC public keys, each with a kid; merged into the key "
+     "ring. Reread on every reload."},
     {"auth.tenant_claim", SL_CFG_STRING, OFF(auth.tenant_claim), "tenant", NOLIM, NULL, 0,
      "Claim that names the tenant; required in every token."},
     {"auth.issuer", SL_CFG_STRING, OFF(auth.issuer), "", NOLIM, NULL, 0,
-     "Required `iss` claim; empty accepts any issuer."},
+     "Allowed `iss` claims, comma-separated; empty accepts any issuer."},
     {"auth.audience", SL_CFG_STRING, OFF(auth.audience), "", NOLIM, NULL, 0,
      "Required `aud` claim; empty accepts any audience."},
     {"auth.leeway", SL_CFG_DURATION, OFF(auth.leeway_ms), "30s", 0, 600000, NULL, 0,
-     "Clock skew allowed when checking exp and nbf."},
+     "Clock skew allowed when checking exp, nbf, iat and the token age."},
+    {"auth.max_token_age", SL_CFG_DURATION, OFF(auth.max_token_age_ms), "0s", 0,
+     (int64_t)366 * 86400000, NULL, 0,
+     "Oldest token accepted, counted from its `iat` (then required); 0 turns the check off."},
+    {"auth.scope_claim", SL_CFG_STRING, OFF(auth.scope_claim), "scope", NOLIM, NULL, 0,
+     "Claim holding the token's scopes: a space-separated string or an array. `write:*` may "
+     "write any event, `write:<type>` one event type, `write:stage:<stage>` every type of a "
+     "stage (raw, identity, consent, decisions, outcomes); an event outside them is "
+     "`type_not_allowed`, a token without any write scope is refused with 403."},
+    {"auth.default_scope", SL_CFG_STRING, OFF(auth.default_scope), "write:*", NOLIM, NULL, 0,
+     "Scopes of a token that has no scope claim (space-separated); empty means none: such tokens "
+     "are refused with 403."},
+    {"auth.token_cache_entries", SL_CFG_INT, OFF(auth.token_cache_entries), "10000", 0, 10000000,
+     NULL, SL_CFG_RESTART,
+     "Verified tokens remembered (by SHA-256) until they expire, so a busy client's token is "
+     "not verified again on every request; 0 turns the cache off."},
 
     {"contracts.file", SL_CFG_STRING, OFF(contracts.file), "builtin", NOLIM, NULL, 0,
      "Descriptor set (protoc --descriptor_set_out --include_imports) holding the event "

@@ -169,7 +169,8 @@ static void put_scalar_json(const enc_t *e, const sl_ct_field_t *f, uint32_t nod
     }
     default: {
         const sl_json_node_t *nd = &e->doc->nodes[node];
-        if (nd->type == SL_JSON_NUMBER && (nd->flags & SL_JSON_F_INTEGER) && !is_64(f->type)) {
+        if (nd->type == SL_JSON_NUMBER && (nd->flags & SL_JSON_F_INTEGER) && !is_64(f->type) &&
+            !(nd->len == 2 && e->doc->src[nd->start] == '-')) { /* "-0" is written 0 */
             /* JSON integers have no leading zeros or sign: already canonical ("-0" is 0, a
              * default, never written). */
             sl_buf_append(e->out, e->doc->src + nd->start, nd->len);

@@ -149,15 +149,16 @@ static sl_status_t put_merged(const sl_ct_field_t *f, const uint8_t *data, size_
         uint32_t number, wt;
         const uint8_t *p;
         size_t n;
-        if (!rd_tag(&r, &number, &wt)) {
-            rc = SL_REJECT;
-        } else if (number != f->number) {
-            rc = rd_skip(&r, wt) ? SL_OK : SL_REJECT;
-        } else if (wt != WT_LEN || !rd_bytes(&r, &p, &n)) {
-            rc = SL_REJECT;
-        } else {
-            sl_buf_append(&merged, p, n);
+        bool ok = rd_tag(&r, &number, &wt);
+        if (ok && number != f->number) {
+            ok = rd_skip(&r, wt);
+        } else if (ok) {
+            ok = wt == WT_LEN && rd_bytes(&r, &p, &n);
+            if (ok) {
+                sl_buf_append(&merged, p, n);
+            }
         }
+        rc = ok ? SL_OK : SL_REJECT;
     }
     if (rc == SL_OK) {
         rc = depth <= 0 ? SL_REJECT

@@ -152,11 +152,13 @@ static sl_status_t check_string(ctx_t *c, const sl_ct_field_t *f, const uint8_t 
     if (f->max_len > 0 && chars > f->max_len) {
         return fail(c, "too_long", "%zu characters, at most %u allowed", chars, f->max_len);
     }
-    if (n > 0 && !sl_ct_format_ok(f->format, (const char *)s, n)) {
+    /* An empty singular string is the default (absent); an empty list element is a value. */
+    bool value = n > 0 || f->repeated;
+    if (value && !sl_ct_format_ok(f->format, (const char *)s, n)) {
         return fail(c, "invalid_format", "expected %s, got \"%.*s\"",
                     sl_ct_format_phrase(f->format), (int)(n > 40 ? 40 : n), (const char *)s);
     }
-    if (f->n_allowed > 0 && n > 0) {
+    if (f->n_allowed > 0 && value) {
         for (size_t i = 0; i < f->n_allowed; i++) {
             if (strlen(f->allowed[i]) == n && memcmp(f->allowed[i], s, n) == 0) {
                 return SL_OK;

@@ -17,7 +17,10 @@ void sl_base64_encode(sl_buf_t *out, const uint8_t *data, size_t n) {
         uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < n ? (uint32_t)data[i + 1] << 8 : 0);
         quad[0] = alphabet[v >> 18];
         quad[1] = alphabet[(v >> 12) & 63];
-        quad[2] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        quad[2] = '=';
+        if (i + 1 < n) {
+            quad[2] = alphabet[(v >> 6) & 63];
+        }
         quad[3] = '=';
         sl_buf_append(out, quad, 4);
     }

@@ -4,6 +4,7 @@
  * are accepted in their JSON (lowerCamel) and declared (snake_case) spellings, as proto3 JSON
  * parsers do; giving both spellings of one field is refused. Every failure names the field path,
  * e.g. `properties.items[2].price: expected a number, got "abc"`. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +103,19 @@ static bool check_integer(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
     const sl_json_node_t *nd = &doc->nodes[node];
     int64_t v;
     bool ok;
+    if (nd->type == SL_JSON_NUMBER && (nd->flags & SL_JSON_F_INTEGER) &&
+        (f->type == SL_CT_UINT64 || f->type == SL_CT_FIXED64) && doc->src[nd->start] != '-' &&
+        sl_json_int(doc, node, &v) != 0) {
+        /* Above INT64_MAX: fits a uint64 up to 18446744073709551615. */
+        char tmp[24];
+        size_t n = nd->len < sizeof(tmp) - 1 ? nd->len : sizeof(tmp) - 1;
+        memcpy(tmp, doc->src + nd->start, n);
+        tmp[n] = '\0';
+        errno = 0;
+        (void)strtoull(tmp, NULL, 10);
+        return errno == 0 && nd->len < sizeof(tmp) && !f->has_range ? true
+                                                                    : wrong(w, node, "an integer");
+    }
     if (nd->type == SL_JSON_NUMBER) {
         ok = sl_json_int(doc, node, &v) == 0;
         if (!ok && !(nd->flags & SL_JSON_F_INTEGER)) {
@@ -115,8 +129,16 @@ static bool check_integer(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         memcpy(tmp, doc->src + nd->start, nd->len);
         tmp[nd->len] = '\0';
         char *end;
+        errno = 0;
         v = strtoll(tmp, &end, 10);
-        ok = *end == '\0';
+        ok = *end == '\0' && errno == 0;
+        if (!ok && errno == ERANGE && tmp[0] != '-' &&
+            (f->type == SL_CT_UINT64 || f->type == SL_CT_FIXED64)) {
+            errno = 0;
+            (void)strtoull(tmp, &end, 10); /* above INT64_MAX: only uint64 holds it */
+            return *end == '\0' && errno == 0 && !f->has_range ? true
+                                                               : wrong(w, node, "an integer");
+        }
     } else {
         return wrong(w, node, "an integer");
     }
@@ -150,7 +172,13 @@ static bool check_value(walk_t *w, const sl_ct_field_t *f, uint32_t node) {
         if (nd->type != SL_JSON_OBJECT) {
             return wrong(w, node, "an object");
         }
-        return check_message(w, f->message, node);
+        /* Only the event object itself has members checked elsewhere; context, consent and
+         * everything nested are checked here, field by field. */
+        bool envelope = w->envelope;
+        w->envelope = false;
+        bool ok = check_message(w, f->message, node);
+        w->envelope = envelope;
+        return ok;
     case SL_CT_STRING: {
         if (nd->type != SL_JSON_STRING) {
             return wrong(w, node, "a string");

@@ -63,7 +63,7 @@ static void transcode_event(sl_request_t *req, sl_event_t *ev, const uint8_t *p,
         const uint8_t *id = NULL;
         size_t id_len = 0;
         if (last_len(p, n, EV_EVENT_ID, &id, &id_len) && id_len <= 256 &&
-            sl_utf8_valid((const char *)id, id_len)) {
+            sl_utf8_valid((const char *)id, id_len) && memchr(id, 0, id_len) == NULL) {
             sl_buf_puts(out, "\"event_id\":");
             sl_buf_json_string(out, (const char *)id, id_len);
         }

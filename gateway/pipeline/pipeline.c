@@ -1,10 +1,14 @@
 #include "pipeline/pipeline.h"
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "auth/cache.h"
+#include "auth/ratelimit.h"
 #include "contracts/contracts.h"
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
@@ -14,7 +18,12 @@ struct sl_pipeline {
     atomic_bool draining;
     pthread_mutex_t lock; /* guards contracts */
     sl_contracts_t *contracts;
+    sl_ratelimit_t *limiter;  /* limits.tenant_rate and limits.subject_rate */
+    sl_token_cache_t *tokens; /* verified tokens (auth.token_cache_entries) */
 };
+
+/* The default of limits.rate_limit_keys, for a pipeline made before any config is published. */
+#define RATE_LIMIT_KEYS_DEFAULT 100000
 
 sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
     sl_pipeline_t *pl = calloc(1, sizeof(*pl));
@@ -23,6 +32,12 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
     }
     pl->sink = sink;
     pthread_mutex_init(&pl->lock, NULL);
+    /* limits.rate_limit_keys is a restart key: the snapshot at start sizes the table for good. */
+    sl_config_t *cfg = sl_config_acquire();
+    pl->limiter = sl_ratelimit_new(cfg != NULL ? (size_t)cfg->limits.rate_limit_keys
+                                               : RATE_LIMIT_KEYS_DEFAULT);
+    pl->tokens = sl_token_cache_new(cfg != NULL ? (size_t)cfg->auth.token_cache_entries : 0);
+    sl_config_unref(cfg);
     return pl;
 }
 
@@ -31,6 +46,8 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
         return;
     }
     sl_contracts_unref(pl->contracts);
+    sl_ratelimit_free(pl->limiter);
+    sl_token_cache_free(pl->tokens);
     pthread_mutex_destroy(&pl->lock);
     free(pl);
 }
@@ -65,6 +82,17 @@ bool sl_pipeline_draining(const sl_pipeline_t *pl) {
     return atomic_load(&pl->draining);
 }
 
+/* Authorization: a token that may write nothing is refused as a whole (403). */
+static sl_status_t check_can_write(sl_request_t *req) {
+    if (!sl_auth_scope_can_write(req->principal.scope)) {
+        return sl_request_fail(req, SL_FAULT_FORBIDDEN, "scope_missing",
+                               "the token's scopes (%s claim) grant no write:* / write:<type> / "
+                               "write:stage:<stage>",
+                               req->cfg->auth.scope_claim);
+    }
+    return SL_OK;
+}
+
 sl_status_t sl_stage_auth(sl_request_t *req) {
     if (!req->cfg->auth.required) {
         req->principal.tenant = "default";
@@ -75,10 +103,102 @@ sl_status_t sl_stage_auth(sl_request_t *req) {
         return sl_request_fail(req, SL_FAULT_UNAUTHENTICATED, "token_missing",
                                "send a JWT as Authorization: Bearer <token>");
     }
+    /* A token verified before (same bytes, same key ring, still valid) is not verified again:
+     * RSA and ECDSA cost tens of microseconds. The ring's generation changes on every reload,
+     * so a reload (new keys, other claim rules) starts from a clean slate. */
+    int64_t now = (int64_t)time(NULL);
+    sl_token_cache_t *cache = req->pipeline != NULL ? req->pipeline->tokens : NULL;
+    uint64_t gen = req->cfg->keyring != NULL ? req->cfg->keyring->generation : 0;
+    if (sl_token_cache_get(cache, req->bearer, req->bearer_len, gen, now, req->arena,
+                           &req->principal)) {
+        return check_can_write(req);
+    }
     sl_error_t err;
-    if (sl_auth_verify(req->cfg, req->bearer, req->bearer_len, (int64_t)time(NULL), req->arena,
-                       &req->principal, &err) != SL_OK) {
+    if (sl_auth_verify(req->cfg, req->bearer, req->bearer_len, now, req->arena, &req->principal,
+                       &err) != SL_OK) {
         return sl_request_fail(req, SL_FAULT_UNAUTHENTICATED, err.code, "%s", err.message);
+    }
+    sl_token_cache_put(cache, req->bearer, req->bearer_len, gen, &req->principal);
+    return check_can_write(req);
+}
+
+/* Retry-After of a refusal: the limiter's wait rounded up to whole seconds. */
+static int wait_seconds(int64_t wait_ms) {
+    int64_t s = (wait_ms + 999) / 1000;
+    return s < 1 ? 1 : s > INT_MAX ? INT_MAX : (int)s;
+}
+
+sl_status_t sl_stage_limit(sl_request_t *req) {
+    const sl_config_t *cfg = req->cfg;
+    sl_pipeline_t *pl = req->pipeline;
+    if (pl == NULL || (cfg->limits.tenant_rate <= 0 && cfg->limits.subject_rate <= 0)) {
+        return SL_OK;
+    }
+    const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    const char *subject = req->principal.subject != NULL ? req->principal.subject : "";
+    size_t tenant_len = strlen(tenant);
+    size_t subject_len = strlen(subject);
+    int64_t now_ms = (int64_t)(sl_time_mono_ns() / 1000000);
+    /* The subject first: a subject over its limit then leaves its tenant's bucket alone, so it
+     * cannot starve the tenant's other subjects. */
+    if (cfg->limits.subject_rate > 0 && subject_len > 0) {
+        /* tenant NUL subject: a tenant (a C string) never contains NUL, so no tenant key and no
+         * other tenant's subject key can be the same bytes. */
+        size_t key_len = tenant_len + 1 + subject_len;
+        char *key = sl_arena_alloc(req->arena, key_len);
+        memcpy(key, tenant, tenant_len);
+        key[tenant_len] = '\0';
+        memcpy(key + tenant_len + 1, subject, subject_len);
+        int64_t rate = cfg->limits.subject_rate;
+        int64_t burst = cfg->limits.subject_burst > 0 ? cfg->limits.subject_burst : rate;
+        int64_t wait =
+            sl_ratelimit_take(pl->limiter, key, key_len, (double)rate, (double)burst, now_ms);
+        if (wait > 0) {
+            req->retry_after_s = wait_seconds(wait);
+            return sl_request_fail(req, SL_FAULT_RATE_LIMITED, "rate_limited",
+                                   "subject \"%s\" of tenant \"%s\" is over limits.subject_rate "
+                                   "(%lld requests/s); retry after %d s",
+                                   subject, tenant, (long long)rate, req->retry_after_s);
+        }
+    }
+    if (cfg->limits.tenant_rate > 0) {
+        int64_t rate = cfg->limits.tenant_rate;
+        int64_t burst = cfg->limits.tenant_burst > 0 ? cfg->limits.tenant_burst : rate;
+        int64_t wait =
+            sl_ratelimit_take(pl->limiter, tenant, tenant_len, (double)rate, (double)burst, now_ms);
+        if (wait > 0) {
+            req->retry_after_s = wait_seconds(wait);
+            return sl_request_fail(req, SL_FAULT_RATE_LIMITED, "rate_limited",
+                                   "tenant \"%s\" is over limits.tenant_rate (%lld requests/s); "
+                                   "retry after %d s",
+                                   tenant, (long long)rate, req->retry_after_s);
+        }
+    }
+    return SL_OK;
+}
+
+/* Each event against the token's scopes: one outside them is invalid (type_not_allowed), the
+ * others go on. After the contract stage, which knows the event's stage. */
+static sl_status_t stage_scope(sl_request_t *req) {
+    const char *scope = req->principal.scope;
+    if (scope == NULL) {
+        return SL_OK;
+    }
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_event_t *ev = &req->events[i];
+        if (ev->outcome != SL_OUT_PENDING) {
+            continue;
+        }
+        const char *stage =
+            sl_ct_stage_name(ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW);
+        if (!sl_auth_scope_allows(scope, ev->type, ev->type_len, stage)) {
+            ev->outcome = SL_OUT_INVALID;
+            ev->code = "type_not_allowed";
+            char msg[256];
+            snprintf(msg, sizeof(msg), "type: \"%.*s\" (stage %s) is outside the token's scopes",
+                     (int)(ev->type_len > 64 ? 64 : ev->type_len), ev->type, stage);
+            ev->message = sl_arena_strndup(req->arena, msg, strlen(msg));
+        }
     }
     return SL_OK;
 }
@@ -210,8 +330,14 @@ static const struct {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
 } stages[] = {
-    {"auth", sl_stage_auth},         {"decode", sl_stage_decode}, {"validate", sl_stage_validate},
-    {"contract", sl_stage_contract}, {"key", stage_key},          {"route", stage_route},
+    {"auth", sl_stage_auth},
+    {"limit", sl_stage_limit},
+    {"decode", sl_stage_decode},
+    {"validate", sl_stage_validate},
+    {"contract", sl_stage_contract},
+    {"scope", stage_scope},
+    {"key", stage_key},
+    {"route", stage_route},
     {"produce", stage_produce},
 };
 

@@ -1,6 +1,6 @@
 /* pipeline: the fixed, ordered stage table every request goes through, whatever its transport.
  *
- *   auth -> decode -> validate -> contract -> key -> route -> produce
+ *   auth -> limit -> decode -> validate -> contract -> key -> route -> produce
  *
  * Each stage returns SL_OK to go on or a failure after recording a whole-request fault; per-event
  * failures are recorded on the event and the batch's other events go on. The produce stage hands
@@ -20,7 +20,8 @@ typedef struct sl_pipeline sl_pipeline_t;
 void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
                              const char *detail);
 
-/* A pipeline producing to sink (borrowed; must outlive the pipeline). */
+/* A pipeline producing to sink (borrowed; must outlive the pipeline). Its rate limiter is sized
+ * by limits.rate_limit_keys of the config published now (the default when none is). */
 sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink);
 void sl_pipeline_free(sl_pipeline_t *pl);
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);
@@ -43,6 +44,9 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
 
 /* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */
 sl_status_t sl_stage_auth(sl_request_t *req);
+/* limits.subject_rate, then limits.tenant_rate, for req->principal: 429 rate_limited with
+ * req->retry_after_s set when over. Does nothing for a request without a pipeline. */
+sl_status_t sl_stage_limit(sl_request_t *req);
 sl_status_t sl_stage_decode(sl_request_t *req);
 /* The application/x-protobuf branch of sl_stage_decode. */
 sl_status_t sl_decode_protobuf(sl_request_t *req);

@@ -87,6 +87,7 @@ struct sl_request {
     size_t n_events;
     sl_fault_t fault;
     sl_error_t fault_err;
+    int retry_after_s; /* > 0: the Retry-After of the answer (rate limits), else http.retry_after */
 
     /* Completion: pending counts the pipeline's own hold plus one per event handed to the sink;
      * whoever drops it to zero runs on_complete, exactly once, on that thread. */

@@ -30,7 +30,11 @@ static int timestamp(sl_request_t *req, uint32_t node, int64_t *ms) {
         const char *s;
         size_t len;
         sl_json_str(&req->doc, node, req->arena, &s, &len);
-        return sl_time_parse_rfc3339(s, len, ms);
+        /* An offset can move a four-digit year out of 0000-9999, which RFC 3339 cannot write. */
+        return sl_time_parse_rfc3339(s, len, ms) == 0 && *ms >= SL_TIME_MIN_MS &&
+                       *ms <= SL_TIME_MAX_MS
+                   ? 0
+                   : -1;
     }
     if (sl_json_int(&req->doc, node, ms) == 0 && *ms >= 0 && *ms <= SL_TIME_MAX_MS) {
         return 0;

@@ -134,6 +134,9 @@ static int build_config(app_t *app, sl_config_t **out, sl_error_t *err) {
         }
         cfg->auth_key = strdup(app->dev_key);
         cfg->auth_key_len = strlen(app->dev_key);
+        if (sl_config_load_keyring(cfg, err) != SL_OK) {
+            return -1; /* the caller releases *out */
+        }
     }
     return 0;
 }
@@ -223,9 +226,8 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     sl_contracts_unref(contracts);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
-        char *token =
-            sl_auth_mint(cfg->auth_key, cfg->auth_key_len, cfg->auth.tenant_claim, "dev",
-                         "developer", 24L * 3600, cfg->auth.issuer, cfg->auth.audience, &err);
+        sl_mint_t m = {.tenant = "dev", .subject = "developer", .ttl_s = 24L * 3600};
+        char *token = sl_auth_mint(cfg, &m, &err);
         if (token != NULL) {
             printf("  token   %s\n", token);
             printf("          (development token: tenant \"dev\", valid 24h, signed with a key "

@@ -70,7 +70,9 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
     }
     out->retry_after =
         out->http_status == 503 || out->http_status == 207 || out->http_status == 429;
-    out->retry_after_s = (int)((req->cfg->http.retry_after_ms + 999) / 1000);
+    out->retry_after_s = req->retry_after_s > 0
+                             ? req->retry_after_s
+                             : (int)((req->cfg->http.retry_after_ms + 999) / 1000);
     sl_buf_init(&out->body, req->arena, 256 + req->n_events * 16);
     sl_response_render(req, &out->body);
     sl_metrics_request(out->http_status, sl_time_mono_ns() - req->start_ns);

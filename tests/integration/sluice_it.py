@@ -114,6 +114,17 @@ def mint_token(tenant="t1", secret=SECRET, extra_args=()):
     return p.stdout.strip()
 
 
+def sluice_token(*args):
+    """Runs `sluice token ARGS` (no implied --set) and returns the token it prints."""
+    p = subprocess.run([sluice_bin(), "token", *args], capture_output=True, text=True,
+                       timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"sluice token {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    for marker in SANITIZER_MARKERS:
+        if marker in p.stderr:
+            raise RuntimeError(f"sluice token: sanitizer error:\n{p.stderr}")
+    return p.stdout.strip()
+
 # --------------------------------------------------------------------- HTTP ----
 
 class Response:
@@ -494,6 +505,10 @@ class Sluice:
         self._close_pipes()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
+
+def admin_reload(sluice):
+    """POST /-/reload on the admin port of a running Sluice."""
+    return http_request(sluice.admin, "POST", "/-/reload", body=b"")
 
 def parse_metrics(text):
     """{'name{labels}': float} for every sample line of a Prometheus text exposition."""

@@ -1,8 +1,10 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/timefmt.h"
 
@@ -138,6 +140,35 @@ Test(timefmt, format) {
     sl_time_format_rfc3339(INT64_C(1709251199999), out);
     cr_assert(eq(str, out, "2024-02-29T23:59:59.999Z"));
     cr_assert(eq(sz, strlen(out), 24));
+}
+
+Test(timefmt, format_range_is_four_digit_years) {
+    char out[25];
+    sl_time_format_rfc3339(SL_TIME_MAX_MS, out);
+    cr_assert(eq(str, out, "9999-12-31T23:59:59.999Z"));
+    sl_time_format_rfc3339(SL_TIME_MIN_MS, out);
+    cr_assert(eq(str, out, "0000-01-01T00:00:00.000Z"));
+    sl_time_format_rfc3339(INT64_MAX, out); /* clamped, never more than 24 characters */
+    cr_assert(eq(str, out, "9999-12-31T23:59:59.999Z"));
+    sl_time_format_rfc3339(-1, out);
+    cr_assert(eq(str, out, "1969-12-31T23:59:59.999Z"));
+}
+
+Test(timefmt, format_matches_gmtime) {
+    /* Every day of 1600..2400 at a varying time of day, against the C library. */
+    for (int64_t day = -135140; day <= 157054; day += 1) {
+        int64_t ms = day * 86400000 + (day * 7919 % 86400000 + 86400000) % 86400000;
+        char out[25];
+        sl_time_format_rfc3339(ms, out);
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char want[64];
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(((ms % 1000) + 1000) % 1000));
+        cr_assert(eq(str, out, want), "ms %lld", (long long)ms);
+    }
 }
 
 Test(timefmt, format_parse_round_trip) {

@@ -37,8 +37,8 @@ static void setup(void) {
     mc = sl_embedded_cluster(sl_sink_embedded(sink));
     pl = sl_pipeline_new(sink);
     cr_assert(sl_pipeline_sink(pl) == sink);
-    token = sl_auth_mint(cfg->auth_key, cfg->auth_key_len, "tenant", "acme", "tester", 600, NULL,
-                         NULL, &err);
+    token =
+        sl_auth_mint(cfg, &(sl_mint_t){.tenant = "acme", .subject = "tester", .ttl_s = 600}, &err);
     cr_assert(token != NULL, "%s", err.message);
     cr_assert(t_wait_until(t_sink_ready, sink, 10000), "the embedded sink is not ready");
 }

@@ -220,3 +220,22 @@ Test(status_map, answer_fault_from_transport) {
     cr_assert(a.retry_after);
     sl_request_free(req);
 }
+
+Test(status_map, rate_limit_wait_overrides_retry_after) {
+    sl_request_t *req = with_outcomes(NULL, 0);
+    sl_request_fail(req, SL_FAULT_RATE_LIMITED, "rate_limited", "over");
+    req->retry_after_s = 7;
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 429));
+    cr_assert(eq(int, a.grpc_status, 8));
+    cr_assert(a.retry_after);
+    cr_assert(eq(int, a.retry_after_s, 7), "the limiter's wait, not http.retry_after");
+    sl_request_free(req);
+
+    req = with_outcomes(NULL, 0);
+    sl_request_fail(req, SL_FAULT_RATE_LIMITED, "rate_limited", "over");
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.retry_after_s, 2), "unset: http.retry_after (1500 ms)");
+    sl_request_free(req);
+}

@@ -81,6 +81,7 @@ typedef struct sl_config {
         char *audience;
         int64_t leeway_ms;
         int64_t max_token_age_ms;
+        char *query_token; /* query parameter carrying the token, "" = not accepted */
         char *scope_claim;
         char *default_scope;
         int64_t token_cache_entries;

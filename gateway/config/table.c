@@ -147,6 +147,10 @@ static const sl_cfg_key_t keys[] = {
     {"auth.max_token_age", SL_CFG_DURATION, OFF(auth.max_token_age_ms), "0s", 0,
      (int64_t)366 * 86400000, NULL, 0,
      "Oldest token accepted, counted from its `iat` (then required); 0 turns the check off."},
+    {"auth.query_token", SL_CFG_STRING, OFF(auth.query_token), "", NOLIM, NULL, 0,
+     "Name of a query parameter that may carry the token when there is no Authorization header "
+     "(e.g. `access_token`), for clients that cannot set headers; empty (the default) accepts "
+     "tokens in headers only. URLs are never logged, but proxies may log them: prefer headers."},
     {"auth.scope_claim", SL_CFG_STRING, OFF(auth.scope_claim), "scope", NOLIM, NULL, 0,
      "Claim holding the token's scopes: a space-separated string or an array. `write:*` may "
      "write any event, `write:<type>` one event type, `write:stage:<stage>` every type of a "

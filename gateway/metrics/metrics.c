@@ -1,7 +1,9 @@
 #include "metrics/metrics.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 static const int codes[] = {200, 204, 207, 400, 401, 403, 404, 405,
                             408, 413, 415, 429, 431, 500, 503};
@@ -20,6 +22,41 @@ static atomic_uint_fast64_t delivery_errors;
 static atomic_int_fast64_t inflight;
 static atomic_int ready;
 static atomic_uint_fast64_t reloads[2];
+
+/* Fault codes: a small table filled on first use (codes are static strings, compared by
+ * content so two copies of one literal share a series). */
+#define NFAULTS 64
+static _Atomic(const char *) fault_codes[NFAULTS];
+static atomic_uint_fast64_t fault_counts[NFAULTS + 1]; /* last: other */
+
+static size_t fault_slot(const char *code, bool claim) {
+    for (size_t i = 0; i < NFAULTS; i++) {
+        const char *have = atomic_load_explicit(&fault_codes[i], memory_order_acquire);
+        if (have == NULL) {
+            if (!claim) {
+                return NFAULTS;
+            }
+            if (atomic_compare_exchange_strong(&fault_codes[i], &have, code)) {
+                return i;
+            }
+        }
+        if (have != NULL && strcmp(have, code) == 0) {
+            return i;
+        }
+    }
+    return NFAULTS;
+}
+
+void sl_metrics_fault(const char *code) {
+    if (code != NULL) {
+        atomic_fetch_add_explicit(&fault_counts[fault_slot(code, true)], 1, memory_order_relaxed);
+    }
+}
+
+uint64_t sl_metrics_fault_value(const char *code) {
+    size_t i = fault_slot(code, false);
+    return i < NFAULTS ? atomic_load(&fault_counts[i]) : 0;
+}
 
 static size_t code_index(int status) {
     for (size_t i = 0; i < NCODES; i++) {
@@ -113,6 +150,17 @@ void sl_metrics_render(sl_buf_t *out) {
                   (double)atomic_load(&latency_sum_us) / 1e6);
     sl_buf_printf(out, "sluice_request_duration_seconds_count %llu\n",
                   (unsigned long long)atomic_load(&latency_count));
+    sl_buf_puts(out, "# HELP sluice_request_faults_total Requests refused as a whole, by reason "
+                     "code (bad_signature, rate_limited, too_many_events, ...).\n"
+                     "# TYPE sluice_request_faults_total counter\n");
+    for (size_t i = 0; i <= NFAULTS; i++) {
+        const char *code = i < NFAULTS ? atomic_load(&fault_codes[i]) : "other";
+        uint64_t n = atomic_load(&fault_counts[i]);
+        if (code != NULL && n > 0) {
+            sl_buf_printf(out, "sluice_request_faults_total{code=\"%s\"} %llu\n", code,
+                          (unsigned long long)n);
+        }
+    }
     sl_buf_printf(out,
                   "# HELP sluice_kafka_delivery_errors_total Delivery reports with an error.\n"
                   "# TYPE sluice_kafka_delivery_errors_total counter\n"

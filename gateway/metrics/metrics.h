@@ -13,6 +13,11 @@
 void sl_metrics_request(int http_status, uint64_t latency_ns);
 /* count events that reached outcome. */
 void sl_metrics_events(sl_outcome_t outcome, uint64_t count);
+/* One whole-request fault by its stable code (a static string: "bad_signature",
+ * "rate_limited", ...). The first 64 distinct codes get their own series, later ones "other". */
+void sl_metrics_fault(const char *code);
+uint64_t sl_metrics_fault_value(const char *code);
+
 /* One delivery report with an error, by librdkafka error name. */
 void sl_metrics_delivery_error(void);
 /* Requests waiting for delivery reports. */

@@ -5,6 +5,7 @@
 
 #include "contracts/contracts.h"
 #include "core/timefmt.h"
+#include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/request.h"
 
@@ -44,6 +45,7 @@ sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *cod
     }
     req->fault = fault;
     req->fault_err.code = code;
+    sl_metrics_fault(code);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(req->fault_err.message, sizeof(req->fault_err.message), fmt, ap);

@@ -106,3 +106,24 @@ Test(metrics, render_shows_values) {
     expect_line(text, "sluice_config_reloads_total{result=\"error\"} 2");
     sl_arena_destroy(a);
 }
+
+Test(metrics, faults_by_code) {
+    char copy[] = "bad_signature"; /* another copy of the literal shares the series */
+    sl_metrics_fault("bad_signature");
+    sl_metrics_fault(copy);
+    sl_metrics_fault("rate_limited");
+    cr_assert(eq(u64, sl_metrics_fault_value("bad_signature"), 2));
+    cr_assert(eq(u64, sl_metrics_fault_value("rate_limited"), 1));
+    cr_assert(eq(u64, sl_metrics_fault_value("never_seen"), 0));
+    char name[70][16];
+    for (int i = 0; i < 70; i++) { /* more codes than series: the rest count as other */
+        snprintf(name[i], sizeof(name[i]), "code_%d", i);
+        sl_metrics_fault(name[i]);
+    }
+    sl_arena_t *a = sl_arena_new(1024);
+    const char *text = render(a);
+    expect_line(text, "sluice_request_faults_total{code=\"bad_signature\"} 2");
+    expect_line(text, "sluice_request_faults_total{code=\"rate_limited\"} 1");
+    expect_line(text, "sluice_request_faults_total{code=\"other\"} 8");
+    sl_arena_destroy(a);
+}

@@ -138,12 +138,12 @@ int main(int argc, char **argv) {
         uint64_t ej = sl_time_mono_ns();
         for (size_t i = 0; i < req->n_events; i++) {
             value.len = 0;
-            sl_event_encode(req, &req->events[i], false, &value);
+            sl_event_encode(req, &req->events[i], false, NULL, &value);
         }
         uint64_t ep = sl_time_mono_ns();
         for (size_t i = 0; i < req->n_events; i++) {
             value.len = 0;
-            sl_event_encode(req, &req->events[i], true, &value);
+            sl_event_encode(req, &req->events[i], true, NULL, &value);
             if (r == 0) {
                 pb_put_bytes(&pb_batch, 3, value.data, value.len);
             }

@@ -77,7 +77,9 @@ static int get_time_claim(json_t *claims, const char *name, int64_t *out) {
         return 1;
     }
     if (json_is_real(v)) {
-        *out = (int64_t)json_real_value(v);
+        double d = json_real_value(v);
+        /* Clamp before converting: a cast of 1e300 is undefined behaviour. */
+        *out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
         return 1;
     }
     return -1;
@@ -180,8 +182,11 @@ static const char *scope_of(json_t *claims, const sl_config_t *cfg, sl_arena_t *
     if (json_is_string(sc)) {
         return json_string_value(sc);
     }
+    if (sc == NULL) {
+        return cfg->auth.default_scope; /* no claim: the configured default */
+    }
     if (!json_is_array(sc)) {
-        return cfg->auth.default_scope;
+        return ""; /* a claim of another type grants nothing */
     }
     sl_buf_t b;
     sl_buf_init(&b, arena, 64);

@@ -222,15 +222,16 @@ static sl_status_t load_entry(yaml_document_t *doc, yaml_node_t *e, const char *
         "kid", "alg", "secret", "secret_file", "public_key_file", "private_key_file"};
     for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        bool scalar_key = k != NULL && k->type == YAML_SCALAR_NODE;
         bool ok = false;
-        for (size_t i = 0; k != NULL && k->type == YAML_SCALAR_NODE && i < 6 && !ok; i++) {
+        for (size_t i = 0; scalar_key && i < 6 && !ok; i++) {
             ok = strcmp((char *)k->data.scalar.value, known[i]) == 0;
         }
         if (!ok) {
             return sl_error_set(err, SL_REJECT, "config_unknown_key",
-                                "%s: unknown member (expected kid, alg, secret, secret_file, "
-                                "public_key_file, private_key_file)",
-                                what);
+                                "%s: unknown member \"%.64s\" (expected kid, alg, secret, "
+                                "secret_file, public_key_file, private_key_file)",
+                                what, scalar_key ? (const char *)k->data.scalar.value : "?");
         }
     }
     const char *kid = scalar(doc, e, "kid"), *alg = scalar(doc, e, "alg");
@@ -294,12 +295,23 @@ static sl_status_t load_entry(yaml_document_t *doc, yaml_node_t *e, const char *
         }
     }
     if (pub != NULL) {
-        EVP_PKEY_free(pk);
-        pk = read_pem(pub, false, NULL, NULL, what, err);
-        if (pk == NULL) {
+        EVP_PKEY *pubkey = read_pem(pub, false, NULL, NULL, what, err);
+        if (pubkey == NULL) {
+            EVP_PKEY_free(pk);
             key_clear(&k);
             return SL_REJECT;
         }
+        /* Both given: they must be one pair, or every minted token would fail to verify. */
+        if (pk != NULL && EVP_PKEY_eq(pk, pubkey) != 1) {
+            EVP_PKEY_free(pk);
+            EVP_PKEY_free(pubkey);
+            key_clear(&k);
+            return sl_error_set(err, SL_REJECT, "config_wrong_value",
+                                "%s: public_key_file and private_key_file are not one key pair",
+                                what);
+        }
+        EVP_PKEY_free(pk);
+        pk = pubkey;
     }
     k.public_key = pk;
     if (check_key_type(pk, k.alg, what, err) != SL_OK) {

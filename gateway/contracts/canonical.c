@@ -27,7 +27,26 @@ typedef struct {
     sl_buf_t *out;
     bool proto;
     const sl_ct_override_t *ovr;
+    const sl_ct_visitor_t *visitor;
+    struct path *path; /* the field's path from the event, for the visitor */
 } enc_t;
+
+struct path {
+    char s[512];
+    size_t len;
+};
+
+/* Appends ".name" (no dot at the start) or "[]"; returns the length to restore. */
+static size_t path_push(const enc_t *e, const char *part, bool index) {
+    struct path *p = e->path;
+    size_t saved = p->len, n = index ? 2 : strlen(part), dot = !index && p->len > 0;
+    if (p->len + dot + n < sizeof(p->s)) {
+        p->s[p->len] = '.';
+        memcpy(p->s + p->len + dot, index ? "[]" : part, n);
+        p->len += dot + n;
+    }
+    return saved;
+}
 
 static bool is_64(sl_ct_type_t t) {
     return t == SL_CT_INT64 || t == SL_CT_UINT64 || t == SL_CT_FIXED64 || t == SL_CT_SFIXED64 ||
@@ -207,12 +226,27 @@ static void put_scalar_proto(const enc_t *e, const sl_ct_field_t *f, uint64_t bi
 }
 
 static void encode_message(const enc_t *e, const sl_ct_message_t *m, uint32_t obj);
+static void write_field(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool *first,
+                        bool transform);
 
 /* A string or bytes value; returns false (writing nothing) when it is empty and skip_empty. */
-static bool put_len_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool skip_empty) {
+static bool put_len_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool skip_empty,
+                          bool transform) {
     const char *s;
     size_t n;
     sl_json_str(e->doc, node, e->arena, &s, &n);
+    if (f->type == SL_CT_STRING && transform) {
+        sl_buf_t r;
+        sl_buf_init(&r, e->arena, n + 16);
+        if (!e->visitor->string(e->visitor->arg, f, e->path->s, e->path->len, s, n, &r)) {
+            r.len = 0; /* dropped: a list element becomes "" */
+            if (skip_empty) {
+                return false;
+            }
+        }
+        s = r.data;
+        n = r.len;
+    }
     if (f->type == SL_CT_STRING) {
         if (n == 0 && skip_empty) {
             return false;
@@ -242,9 +276,47 @@ static bool put_len_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node,
     return true;
 }
 
+/* A transformed floating-point value (the visitor's number); a dropped one is left out (or 0 as
+ * a list element). */
+static bool put_number(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool element) {
+    double d = float_value(e, node), r = 0;
+    if (!e->visitor->number(e->visitor->arg, f, e->path->s, e->path->len, d, &r)) {
+        r = 0;
+    }
+    bool is_float = f->type == SL_CT_FLOAT;
+    if (r == 0 && !element) {
+        return false;
+    }
+    if (e->proto) {
+        if (!element) {
+            pb_put_tag(e->out, f->number, (uint32_t)sl_ct_wire_type(f->type));
+        }
+        if (is_float) {
+            float fl = (float)r;
+            uint32_t b32;
+            memcpy(&b32, &fl, sizeof(b32));
+            pb_put_fixed32(e->out, b32);
+        } else {
+            uint64_t b64;
+            memcpy(&b64, &r, sizeof(b64));
+            pb_put_fixed64(e->out, b64);
+        }
+        return true;
+    }
+    char tmp[40];
+    size_t n = is_float ? sl_num_float((float)r, tmp) : sl_num_double(r, tmp);
+    if (!isfinite(r)) {
+        sl_buf_json_string(e->out, tmp, n);
+    } else {
+        sl_buf_append(e->out, tmp, n);
+    }
+    return true;
+}
+
 /* One value of f at node (an element when f is repeated). Returns false when nothing was
  * written because the value is a singular default. */
-static bool put_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool element) {
+static bool put_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool element,
+                      bool transform) {
     if (f->type == SL_CT_MESSAGE) {
         if (e->proto) {
             size_t at = pb_open(e->out, f->number);
@@ -258,7 +330,10 @@ static bool put_value(const enc_t *e, const sl_ct_field_t *f, uint32_t node, boo
         return true;
     }
     if (f->type == SL_CT_STRING || f->type == SL_CT_BYTES) {
-        return put_len_value(e, f, node, !element);
+        return put_len_value(e, f, node, !element, transform);
+    }
+    if (transform && (f->type == SL_CT_DOUBLE || f->type == SL_CT_FLOAT)) {
+        return put_number(e, f, node, element);
     }
     bool zero;
     uint64_t bits = scalar_bits(e, f, node, &zero);
@@ -283,6 +358,21 @@ static void put_field(const enc_t *e, const sl_ct_field_t *f, uint32_t node, boo
     if (nd->type == SL_JSON_NULL || (f->repeated && nd->count == 0)) {
         return;
     }
+    size_t saved = path_push(e, f->name, false);
+    int decision = SL_CT_VISIT_KEEP;
+    if (e->visitor != NULL) {
+        decision = e->visitor->decide(e->visitor->arg, f, e->path->s, e->path->len);
+    }
+    if (decision != SL_CT_VISIT_DROP) {
+        write_field(e, f, node, first, decision == SL_CT_VISIT_TRANSFORM);
+    }
+    e->path->len = saved;
+}
+
+static void write_field(const enc_t *e, const sl_ct_field_t *f, uint32_t node, bool *first,
+                        bool transform) {
+    const sl_json_doc_t *doc = e->doc;
+    const sl_json_node_t *nd = &doc->nodes[node];
     sl_buf_t *out = e->out;
     size_t mark = out->len;
     if (!e->proto) {
@@ -293,7 +383,7 @@ static void put_field(const enc_t *e, const sl_ct_field_t *f, uint32_t node, boo
         sl_buf_append(out, f->repeated ? ":[" : ":", f->repeated ? 2 : 1);
     }
     if (!f->repeated) {
-        if (!put_value(e, f, node, false)) {
+        if (!put_value(e, f, node, false, transform)) {
             out->len = mark;
             return;
         }
@@ -302,14 +392,16 @@ static void put_field(const enc_t *e, const sl_ct_field_t *f, uint32_t node, boo
     }
     bool packed = f->type != SL_CT_MESSAGE && f->type != SL_CT_STRING && f->type != SL_CT_BYTES;
     size_t at = e->proto && packed ? pb_open(out, f->number) : 0;
+    size_t saved = f->type == SL_CT_MESSAGE ? path_push(e, NULL, true) : e->path->len;
     uint32_t c = node + 1;
     for (uint32_t i = 0; i < nd->count; i++) {
         if (!e->proto && i > 0) {
             sl_buf_append(out, ",", 1);
         }
-        put_value(e, f, c, true);
+        put_value(e, f, c, true, transform);
         c = doc->nodes[c].end;
     }
+    e->path->len = saved;
     if (e->proto && packed) {
         pb_close(out, at);
     } else if (!e->proto) {
@@ -357,8 +449,14 @@ static void encode_message(const enc_t *e, const sl_ct_message_t *m, uint32_t ob
 }
 
 void sl_ct_encode(const sl_ct_message_t *m, const sl_json_doc_t *doc, uint32_t obj, bool proto,
-                  const sl_ct_override_t *ovr, sl_arena_t *arena, sl_buf_t *out) {
-    enc_t e = {.doc = doc, .arena = arena, .out = out, .proto = proto};
+                  const sl_ct_override_t *ovr, const sl_ct_visitor_t *visitor, const char *path,
+                  sl_arena_t *arena, sl_buf_t *out) {
+    struct path p = {.len = 0};
+    enc_t e = {
+        .doc = doc, .arena = arena, .out = out, .proto = proto, .visitor = visitor, .path = &p};
+    if (path != NULL) {
+        path_push(&e, path, false);
+    }
     bool first = true;
     if (!proto) {
         sl_buf_append(out, "{", 1);

@@ -191,12 +191,29 @@ typedef struct {
     void *arg;
 } sl_ct_override_t;
 
+/* A caller's say over every field, at any depth, by its path from the event ("context.ip",
+ * "properties.items[].sku"): keep it, drop it, or transform its value — strings through string
+ * (writing the replacement to out; false drops it), double/float through number. The privacy
+ * policy's redaction runs here, while the canonical form is written. */
+enum { SL_CT_VISIT_KEEP = 0, SL_CT_VISIT_DROP = 1, SL_CT_VISIT_TRANSFORM = 2 };
+typedef struct {
+    int (*decide)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len);
+    bool (*string)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len,
+                   const char *in, size_t n, sl_buf_t *out);
+    bool (*number)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len,
+                   double in, double *out);
+    void *arg;
+} sl_ct_visitor_t;
+
 /* The canonical encoding of message m from node obj of doc (a JSON object that passed contract
  * validation against m; doc may be NULL for an empty message): protobuf when proto, else JSON.
  * Both are defined by the descriptors alone (contracts/canonical.c lists the rules), so equal
- * content gives equal bytes whichever form it came in. Scratch memory from arena. */
+ * content gives equal bytes whichever form it came in. visitor (may be NULL) sees every field;
+ * path is the path of m itself ("" or NULL for the event, "properties" for a contract). Scratch
+ * memory from arena. */
 void sl_ct_encode(const sl_ct_message_t *m, const sl_json_doc_t *doc, uint32_t obj, bool proto,
-                  const sl_ct_override_t *ovr, sl_arena_t *arena, sl_buf_t *out);
+                  const sl_ct_override_t *ovr, const sl_ct_visitor_t *visitor, const char *path,
+                  sl_arena_t *arena, sl_buf_t *out);
 
 /* The built-in sluice.v1 envelope (Event, Context, Consent, EventBatch, ...), compiled into the
  * binary: always there, whatever contracts file is loaded. Loaded on first use; any thread. */

@@ -12,6 +12,7 @@ enum { EV_OCCURRED_AT = 3, EV_PROPERTIES = 11 };
 typedef struct {
     const sl_request_t *req;
     const sl_event_t *ev;
+    const sl_ct_visitor_t *visitor;
 } event_arg_t;
 
 static void json_key(sl_buf_t *out, const char *name, bool *first) {
@@ -78,7 +79,8 @@ static bool event_field(void *arg, const sl_ct_field_t *f, bool proto, sl_buf_t 
     if (proto) {
         size_t mark = out->len;
         size_t at = pb_open(out, EV_PROPERTIES);
-        sl_ct_encode(ev->contract, doc, (uint32_t)props, true, NULL, req->arena, out);
+        sl_ct_encode(ev->contract, doc, (uint32_t)props, true, NULL, a->visitor, "properties",
+                     req->arena, out);
         if (out->len == at) {
             out->len = mark; /* empty bytes: the default, left out */
         } else {
@@ -87,14 +89,16 @@ static bool event_field(void *arg, const sl_ct_field_t *f, bool proto, sl_buf_t 
     } else {
         /* Always present in JSON, {} when empty: the event's type says what it holds. */
         json_key(out, f->name, first);
-        sl_ct_encode(ev->contract, doc, (uint32_t)props, false, NULL, req->arena, out);
+        sl_ct_encode(ev->contract, doc, (uint32_t)props, false, NULL, a->visitor, "properties",
+                     req->arena, out);
     }
     return true;
 }
 
-void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out) {
-    event_arg_t arg = {req, ev};
+void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto,
+                     const sl_ct_visitor_t *visitor, sl_buf_t *out) {
+    event_arg_t arg = {req, ev, visitor};
     sl_ct_override_t ovr = {event_field, &arg};
     const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
-    sl_ct_encode(event, &req->doc, ev->node, proto, &ovr, req->arena, out);
+    sl_ct_encode(event, &req->doc, ev->node, proto, &ovr, visitor, NULL, req->arena, out);
 }

@@ -282,7 +282,7 @@ static sl_status_t stage_produce(sl_request_t *req) {
         }
         /* The canonical form: the same bytes whichever form the client sent. */
         value.len = 0;
-        sl_event_encode(req, ev, ev->protobuf, &value);
+        sl_event_encode(req, ev, ev->protobuf, NULL, &value);
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
         const char *trace = NULL;

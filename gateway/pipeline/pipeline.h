@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include "contracts/contracts.h"
 #include "core/buf.h"
 #include "pipeline/request.h"
 #include "sink/sink.h"
@@ -57,7 +58,9 @@ sl_status_t sl_stage_contract(sl_request_t *req);
  * (sluice.v1.Event) with properties encoded by its contract, as protobuf when proto, else JSON.
  * Appended to out (an arena buffer of req). occurred_at is written normalized (UTC, RFC 3339
  * with milliseconds). Without a contract (validation off) properties are copied as received. */
-void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);
+
+void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto,
+                     const sl_ct_visitor_t *visitor, sl_buf_t *out);
 
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);

@@ -25,8 +25,8 @@ static bool same_value(const sl_request_t *a, const sl_event_t *ea, const sl_req
     sl_buf_t va, vb;
     sl_buf_init(&va, a->arena, 256);
     sl_buf_init(&vb, b->arena, 256);
-    sl_event_encode(a, ea, proto, &va);
-    sl_event_encode(b, eb, proto, &vb);
+    sl_event_encode(a, ea, proto, NULL, &va);
+    sl_event_encode(b, eb, proto, NULL, &vb);
     return va.len == vb.len && memcmp(va.data, vb.data, va.len) == 0;
 }
 
@@ -38,7 +38,7 @@ static void check_round_trip(const sl_request_t *req, const sl_event_t *ev,
                              sl_contracts_t *contracts) {
     sl_buf_t value, batch;
     sl_buf_init(&value, req->arena, 256);
-    sl_event_encode(req, ev, true, &value);
+    sl_event_encode(req, ev, true, NULL, &value);
     sl_buf_init(&batch, req->arena, value.len + 16);
     pb_put_bytes(&batch, 3, value.data, value.len);
 
@@ -90,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sl_buf_init(&value, req->arena, 256);
         for (size_t i = 0; i < req->n_events; i++) {
             if (req->events[i].outcome == SL_OUT_PENDING) {
-                sl_event_encode(req, &req->events[i], false, &value);
-                sl_event_encode(req, &req->events[i], true, &value);
+                sl_event_encode(req, &req->events[i], false, NULL, &value);
+                sl_event_encode(req, &req->events[i], true, NULL, &value);
                 if (json) {
                     check_round_trip(req, &req->events[i], contracts);
                 }

@@ -104,7 +104,7 @@ static sl_request_t *submit_pb(sl_contracts_t *c, const sl_buf_t *body) {
 static bytes_t value(const sl_request_t *req, size_t i, bool proto) {
     sl_buf_t b;
     sl_buf_init(&b, req->arena, 256);
-    sl_event_encode(req, &req->events[i], proto, &b);
+    sl_event_encode(req, &req->events[i], proto, NULL, &b);
     return (bytes_t){sl_buf_cstr(&b), b.len};
 }
 

@@ -200,7 +200,7 @@ Test(contract_stage, strip_mode_leaves_unknown_properties_out_of_the_value) {
     cr_assert(eq(int, ev->outcome, SL_OUT_PENDING), "%s: %s", ev->code, ev->message);
     sl_buf_t value;
     sl_buf_init(&value, req->arena, 64);
-    sl_event_encode(req, ev, false, &value);
+    sl_event_encode(req, ev, false, NULL, &value);
     const char *want = "{\"event_id\":\"e1\",\"type\":\"purchase\","
                        "\"occurred_at\":\"1970-01-01T00:00:00.001Z\","
                        "\"properties\":{\"order_id\":\"o\",\"items\":[{\"product_id\":\"a\"},"
@@ -223,7 +223,7 @@ Test(contract_stage, reject_mode_is_the_default_and_the_value_is_canonical) {
     cr_assert(eq(int, sl_stage_contract(req), SL_OK));
     sl_buf_t value;
     sl_buf_init(&value, req->arena, 64);
-    sl_event_encode(req, &req->events[0], false, &value);
+    sl_event_encode(req, &req->events[0], false, NULL, &value);
     cr_assert(
         eq(str, (char *)sl_buf_cstr(&value),
            "{\"event_id\":\"e1\",\"type\":\"screen_view\","

@@ -193,8 +193,8 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
         req->bearer_len = strlen(auth);
     } else if (req->cfg->auth.query_token[0] != '\0') {
         /* Only where configured (clients that can set no header); URLs are never logged. */
-        const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                    req->cfg->auth.query_token);
+        const char *q =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, req->cfg->auth.query_token);
         if (q != NULL && q[0] != '\0') {
             req->bearer = q;
             req->bearer_len = strlen(q);

@@ -200,8 +200,8 @@ typedef struct {
     int (*decide)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len);
     bool (*string)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len,
                    const char *in, size_t n, sl_buf_t *out);
-    bool (*number)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len,
-                   double in, double *out);
+    bool (*number)(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len, double in,
+                   double *out);
     void *arg;
 } sl_ct_visitor_t;
 

@@ -25,6 +25,7 @@ static const char usage_main[] =
     "commands:\n"
     "  serve      run the gateway (without --config: embedded Kafka broker and a dev token)\n"
     "  token      mint a JWT for development and tests\n"
+    "  policy     lint, test and explain the privacy policy (policies/)\n"
     "  config     print the configuration reference (config docs)\n"
     "  contracts  list the event contracts of a descriptor set, or check a change for\n"
     "             breaking differences (contracts check OLD.pb NEW.pb)\n"
@@ -329,6 +330,9 @@ int main(int argc, char **argv) {
     }
     if (strcmp(verb, "token") == 0) {
         return cmd_token(argc - 1, argv + 1);
+    }
+    if (strcmp(verb, "policy") == 0) {
+        return sl_policy_main(argc - 1, argv + 1, SL_CONTRACTS_DEFAULT);
     }
     if (strcmp(verb, "config") == 0) {
         return cmd_config(argc - 1, argv + 1);

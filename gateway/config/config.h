@@ -91,6 +91,11 @@ typedef struct sl_config {
         char *unknown_fields; /* "reject" | "strip" */
     } contracts;
     struct {
+        char *dir;
+        char *hmac_key_file;
+        char *hmac_key_id;
+    } policies;
+    struct {
         int64_t timeout_ms;
     } shutdown;
     struct {

@@ -175,6 +175,19 @@ static const sl_cfg_key_t keys[] = {
      "the event (unknown_field) or `strip` the member and produce the rest. A contract may set "
      "its own policy for its properties with the option (contract).unknown_fields."},
 
+    {"policies.dir", SL_CFG_STRING, OFF(policies.dir), "builtin", NOLIM, NULL, 0,
+     "Directory holding the privacy policy (policy.yaml, see docs/policies.md): consent gates "
+     "and PII redaction applied to every event. `builtin` is the repo's policies/; empty turns "
+     "the policy off (events are produced as validated, personal data included). Reloadable: "
+     "an invalid policy is refused and the running one keeps serving."},
+    {"policies.hmac_key_file", SL_CFG_STRING, OFF(policies.hmac_key_file), "", NOLIM, NULL, 0,
+     "File holding the key (at least 32 bytes) of the policy's hmac action (keyed "
+     "pseudonymization). Required when the policy uses hmac, except in the embedded default, "
+     "which generates one per run (pseudonyms then change at every start)."},
+    {"policies.hmac_key_id", SL_CFG_STRING, OFF(policies.hmac_key_id), "k1", NOLIM, NULL, 0,
+     "Id written in front of every pseudonym (`k1:...`): change it with the key, so consumers "
+     "can tell tokens of the old key from the new."},
+
     {"shutdown.timeout", SL_CFG_DURATION, OFF(shutdown.timeout_ms), "15s", 0, 600000, NULL, 0,
      "On SIGTERM, how long in-flight events may take to be acknowledged before they are purged "
      "and answered retryable."},

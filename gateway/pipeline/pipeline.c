@@ -12,12 +12,14 @@
 #include "contracts/contracts.h"
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
+#include "policy/policy.h"
 
 struct sl_pipeline {
     sl_sink_t *sink;
     atomic_bool draining;
-    pthread_mutex_t lock; /* guards contracts */
+    pthread_mutex_t lock; /* guards contracts and policy */
     sl_contracts_t *contracts;
+    sl_policy_t *policy;
     sl_ratelimit_t *limiter;  /* limits.tenant_rate and limits.subject_rate */
     sl_token_cache_t *tokens; /* verified tokens (auth.token_cache_entries) */
 };
@@ -46,6 +48,7 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
         return;
     }
     sl_contracts_unref(pl->contracts);
+    sl_policy_unref(pl->policy);
     sl_ratelimit_free(pl->limiter);
     sl_token_cache_free(pl->tokens);
     pthread_mutex_destroy(&pl->lock);
@@ -68,6 +71,24 @@ sl_contracts_t *sl_pipeline_contracts(sl_pipeline_t *pl) {
     sl_contracts_t *c = pl->contracts != NULL ? sl_contracts_ref(pl->contracts) : NULL;
     pthread_mutex_unlock(&pl->lock);
     return c;
+}
+
+void sl_pipeline_set_policy(sl_pipeline_t *pl, sl_policy_t *policy) {
+    if (policy != NULL) {
+        sl_policy_ref(policy);
+    }
+    pthread_mutex_lock(&pl->lock);
+    sl_policy_t *old = pl->policy;
+    pl->policy = policy;
+    pthread_mutex_unlock(&pl->lock);
+    sl_policy_unref(old);
+}
+
+sl_policy_t *sl_pipeline_policy(sl_pipeline_t *pl) {
+    pthread_mutex_lock(&pl->lock);
+    sl_policy_t *p = pl->policy != NULL ? sl_policy_ref(pl->policy) : NULL;
+    pthread_mutex_unlock(&pl->lock);
+    return p;
 }
 
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl) {
@@ -214,7 +235,18 @@ static sl_status_t stage_key(sl_request_t *req) {
         for (size_t k = 0; k < 2 && ev->key == NULL; k++) {
             int64_t v = sl_doc_field(&req->doc, ev->node, names[k]);
             if (v >= 0 && req->doc.nodes[v].type == SL_JSON_STRING && req->doc.nodes[v].len > 0) {
-                sl_json_str(&req->doc, (uint32_t)v, req->arena, &ev->key, &ev->key_len);
+                /* The key is part of what reaches the topic: the policy redacts it like the
+                 * field (an HMAC-pseudonymized user_id still keys every event of one user
+                 * to one partition). */
+                const char *raw;
+                size_t raw_len;
+                sl_json_str(&req->doc, (uint32_t)v, req->arena, &raw, &raw_len);
+                sl_buf_t key;
+                sl_buf_init(&key, req->arena, raw_len + 32);
+                if (sl_privacy_key(req, ev, names[k], raw, raw_len, &key)) {
+                    ev->key = key.data;
+                    ev->key_len = key.len;
+                }
             }
         }
     }
@@ -272,6 +304,7 @@ static sl_status_t stage_produce(sl_request_t *req) {
     char received[25];
     sl_time_format_rfc3339(req->received_at_ms, received);
     const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    const char *policy = req->policy != NULL ? sl_policy_version(req->policy) : "none";
     /* librdkafka copies the value (RD_KAFKA_MSG_F_COPY): one buffer serves every event. */
     sl_buf_t value;
     sl_buf_init(&value, req->arena, 1024);
@@ -282,7 +315,7 @@ static sl_status_t stage_produce(sl_request_t *req) {
         }
         /* The canonical form: the same bytes whichever form the client sent. */
         value.len = 0;
-        sl_event_encode(req, ev, ev->protobuf, NULL, &value);
+        sl_privacy_encode(req, ev, ev->protobuf, &value);
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
         const char *trace = NULL;
@@ -295,13 +328,10 @@ static sl_status_t stage_produce(sl_request_t *req) {
             sl_json_str(&req->doc, (uint32_t)tp, req->arena, &trace, &trace_len);
         }
         sl_header_t headers[] = {
-            {"event_id", ev->event_id, ev->event_id_len},
-            {"type", ev->type, ev->type_len},
-            {"received_at", received, strlen(received)},
-            {"contract", contract, strlen(contract)},
-            {"content_type", ctype, strlen(ctype)},
-            {"tenant", tenant, strlen(tenant)},
-            {"traceparent", trace, trace_len},
+            {"event_id", ev->event_id, ev->event_id_len}, {"type", ev->type, ev->type_len},
+            {"received_at", received, strlen(received)},  {"contract", contract, strlen(contract)},
+            {"content_type", ctype, strlen(ctype)},       {"tenant", tenant, strlen(tenant)},
+            {"policy_version", policy, strlen(policy)},   {"traceparent", trace, trace_len},
         };
         sl_msg_t msg = {
             .topic = ev->topic,
@@ -330,15 +360,11 @@ static const struct {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
 } stages[] = {
-    {"auth", sl_stage_auth},
-    {"limit", sl_stage_limit},
-    {"decode", sl_stage_decode},
-    {"validate", sl_stage_validate},
-    {"contract", sl_stage_contract},
-    {"scope", stage_scope},
-    {"key", stage_key},
-    {"route", stage_route},
-    {"produce", stage_produce},
+    {"auth", sl_stage_auth},         {"limit", sl_stage_limit},
+    {"decode", sl_stage_decode},     {"validate", sl_stage_validate},
+    {"contract", sl_stage_contract}, {"scope", stage_scope},
+    {"consent", sl_stage_consent},   {"key", stage_key},
+    {"route", stage_route},          {"produce", stage_produce},
 };
 
 static void release(sl_request_t *req) {

@@ -9,6 +9,7 @@
 #define SL_PIPELINE_PIPELINE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "contracts/contracts.h"
 #include "core/buf.h"
@@ -33,6 +34,11 @@ sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);
 void sl_pipeline_set_contracts(sl_pipeline_t *pl, struct sl_contracts *contracts);
 struct sl_contracts *sl_pipeline_contracts(sl_pipeline_t *pl);
 
+/* The privacy policy new requests apply (NULL: none), as for contracts. */
+struct sl_policy;
+void sl_pipeline_set_policy(sl_pipeline_t *pl, struct sl_policy *policy);
+struct sl_policy *sl_pipeline_policy(sl_pipeline_t *pl);
+
 /* From now on every new batch is answered 503 shutting_down. Any thread. */
 void sl_pipeline_set_draining(sl_pipeline_t *pl);
 bool sl_pipeline_draining(const sl_pipeline_t *pl);
@@ -53,6 +59,15 @@ sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_decode_protobuf(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 sl_status_t sl_stage_contract(sl_request_t *req);
+/* pipeline/privacy.c: the consent gate (consent_dropped), and the produced value and key with
+ * the policy's redaction applied. sl_privacy_key returns false when the policy drops the key's
+ * field (the event is then produced without a key). */
+sl_status_t sl_stage_consent(sl_request_t *req);
+/* The JSON value of ev, printing to out each field the policy touched and the rule that did. */
+void sl_privacy_explain(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *value, FILE *out);
+void sl_privacy_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);
+bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *name, const char *in,
+                    size_t n, sl_buf_t *out);
 
 /* The value produced for ev: the canonical encoding (contracts/canonical.c) of its envelope
  * (sluice.v1.Event) with properties encoded by its contract, as protobuf when proto, else JSON.

@@ -8,6 +8,7 @@
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/request.h"
+#include "policy/policy.h"
 
 sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     sl_config_t *cfg = sl_config_acquire();
@@ -20,6 +21,7 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     req->cfg = cfg;
     req->pipeline = pipeline;
     req->contracts = pipeline != NULL ? sl_pipeline_contracts(pipeline) : NULL;
+    req->policy = pipeline != NULL ? sl_pipeline_policy(pipeline) : NULL;
     req->media_type = "";
     req->received_at_ms = sl_time_now_ms();
     req->start_ns = sl_time_mono_ns();
@@ -33,9 +35,11 @@ void sl_request_free(sl_request_t *req) {
     }
     sl_config_t *cfg = req->cfg;
     sl_contracts_t *contracts = req->contracts;
+    sl_policy_t *policy = req->policy;
     sl_arena_destroy(req->arena);
     sl_config_unref(cfg);
     sl_contracts_unref(contracts);
+    sl_policy_unref(policy);
 }
 
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,

@@ -54,7 +54,8 @@ typedef struct {
     const char *topic;
     const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
     bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
-    bool protobuf; /* produced as protobuf (its stage's encoding), else JSON */
+    bool protobuf;    /* produced as protobuf (its stage's encoding), else JSON */
+    uint32_t granted; /* consent purposes (policy bits), set by the consent stage */
     int64_t occurred_at_ms;
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */
@@ -68,6 +69,7 @@ struct sl_request {
     sl_arena_t *arena;
     sl_config_t *cfg;
     struct sl_contracts *contracts; /* the registry the request started with, or NULL */
+    struct sl_policy *policy;       /* the privacy policy it started with, or NULL */
     struct sl_pipeline *pipeline;
 
     /* Input, filled by the transport before submit. */

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
 #include "sink/sink.h"
 #include "transport/admin/admin.h"
 #include "transport/http1/http1.h"
@@ -82,22 +84,67 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_config_unref(cfg);
 }
 
-/* The registry contracts.file names: NULL when contract validation is off. */
-static int load_contracts(const sl_config_t *cfg, sl_contracts_t **out, sl_error_t *err) {
+/* The registry contracts.file names (NULL when contract validation is off) and the policy
+ * policies.dir names (NULL when off), with its HMAC key. Both or neither. */
+static int load_rules(app_t *app, const sl_config_t *cfg, sl_contracts_t **contracts,
+                      sl_policy_t **policy, sl_error_t *err) {
+    *contracts = NULL;
+    *policy = NULL;
     const char *path = cfg->contracts.file;
-    *out = NULL;
-    if (path[0] == '\0') {
+    sl_error_t e;
+    if (path[0] != '\0') {
+        if (strcmp(path, "builtin") == 0) {
+            path = SL_CONTRACTS_DEFAULT;
+        }
+        if (sl_contracts_load(path, contracts, &e) != SL_OK) {
+            sl_error_set(err, SL_REJECT, e.code, "contracts.file: %s", e.message);
+            return -1;
+        }
+    }
+    const char *dir = cfg->policies.dir;
+    if (dir[0] == '\0') {
         return 0;
     }
-    if (strcmp(path, "builtin") == 0) {
-        path = SL_CONTRACTS_DEFAULT;
+    if (strcmp(dir, "builtin") == 0) {
+        dir = SL_POLICIES_DEFAULT;
     }
-    sl_error_t e;
-    if (sl_contracts_load(path, out, &e) != SL_OK) {
-        sl_error_set(err, SL_REJECT, e.code, "contracts.file: %s", e.message);
-        return -1;
+    if (sl_policy_load(dir, *contracts, policy, &e) != SL_OK) {
+        sl_error_set(err, SL_REJECT, e.code, "policies.dir: %s", e.message);
+        goto fail;
+    }
+    if (cfg->policies.hmac_key_file[0] != '\0') {
+        FILE *f = fopen(cfg->policies.hmac_key_file, "rb");
+        uint8_t key[4097];
+        size_t n = f != NULL ? fread(key, 1, sizeof(key), f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+        while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r')) {
+            n--;
+        }
+        if (f == NULL || n < 32 || n >= sizeof(key) - 1) {
+            explicit_bzero(key, sizeof(key));
+            sl_error_set(err, SL_REJECT, "config_wrong_value", "policies.hmac_key_file: %s: %s",
+                         cfg->policies.hmac_key_file,
+                         f == NULL ? strerror(errno) : "the key must be 32 to 4096 bytes");
+            goto fail;
+        }
+        sl_policy_set_hmac_key(*policy, cfg->policies.hmac_key_id, key, n);
+        explicit_bzero(key, sizeof(key));
+    } else if (app->dev_key != NULL) {
+        sl_policy_set_hmac_key(*policy, "dev", (const uint8_t *)app->dev_key, strlen(app->dev_key));
+    } else if (sl_policy_uses_hmac(*policy)) {
+        sl_error_set(err, SL_REJECT, "config_missing",
+                     "policies.hmac_key_file: required, the policy pseudonymizes with hmac");
+        goto fail;
     }
     return 0;
+fail:
+    sl_contracts_unref(*contracts);
+    sl_policy_unref(*policy);
+    *contracts = NULL;
+    *policy = NULL;
+    return -1;
 }
 
 typedef struct {
@@ -147,8 +194,10 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
     sl_error_t err;
     sl_config_t *next = NULL;
     sl_contracts_t *contracts = NULL;
+    sl_policy_t *policy = NULL;
     int status = 200;
-    if (build_config(app, &next, &err) != 0 || load_contracts(next, &contracts, &err) != 0) {
+    if (build_config(app, &next, &err) != 0 ||
+        load_rules(app, next, &contracts, &policy, &err) != 0) {
         sl_metrics_config_reload(0);
         SL_WARN("reload refused: %s", err.message);
         sl_buf_puts(out, "{\"ok\":false,\"error\":{\"code\":");
@@ -189,17 +238,22 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
     sl_config_unref(cur);
     sl_log_set_level((sl_log_level_t)sl_log_level_parse(next->log.level));
     sl_pipeline_set_contracts(app->pipeline, contracts);
+    sl_pipeline_set_policy(app->pipeline, policy);
     sl_config_publish(next);
     sl_metrics_config_reload(1);
     SL_INFO("configuration reloaded%s%s", restart[0] ? "; needs a restart to apply: " : "",
             restart);
     sl_buf_puts(out, "{\"ok\":true,\"restart_required\":");
     sl_buf_json_string(out, restart, strlen(restart));
-    sl_buf_printf(out, ",\"contracts\":%zu}\n",
+    sl_buf_printf(out, ",\"contracts\":%zu,\"policy_version\":",
                   contracts != NULL ? sl_contracts_count(contracts) : 0);
+    const char *version = policy != NULL ? sl_policy_version(policy) : "none";
+    sl_buf_json_string(out, version, strlen(version));
+    sl_buf_puts(out, "}\n");
 done:
     sl_config_unref(next);
     sl_contracts_unref(contracts);
+    sl_policy_unref(policy);
     pthread_mutex_unlock(&app->reload_lock);
     return status;
 }
@@ -224,6 +278,11 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
         printf("  schema  contract validation off (contracts.file is empty)\n");
     }
     sl_contracts_unref(contracts);
+    sl_policy_t *policy = sl_pipeline_policy(app->pipeline);
+    printf("  policy  %s (policies.dir=%s)\n",
+           policy != NULL ? sl_policy_version(policy) : "off: personal data is not redacted",
+           cfg->policies.dir);
+    sl_policy_unref(policy);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
         sl_mint_t m = {.tenant = "dev", .subject = "developer", .ttl_s = 24L * 3600};
@@ -285,7 +344,9 @@ int sl_serve(const sl_serve_opts_t *opts) {
     sl_error_t err;
     sl_config_t *cfg = NULL;
     sl_contracts_t *contracts = NULL;
-    if (build_config(&app, &cfg, &err) != 0 || load_contracts(cfg, &contracts, &err) != 0) {
+    sl_policy_t *policy = NULL;
+    if (build_config(&app, &cfg, &err) != 0 ||
+        load_rules(&app, cfg, &contracts, &policy, &err) != 0) {
         fprintf(stderr, "sluice: %s\n", err.message);
         rc = 2;
         goto done;
@@ -305,6 +366,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
     }
     app.pipeline = sl_pipeline_new(app.sink);
     sl_pipeline_set_contracts(app.pipeline, contracts);
+    sl_pipeline_set_policy(app.pipeline, policy);
     if (sl_http1_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;
@@ -341,6 +403,7 @@ done:
     sl_config_publish(NULL);
     sl_config_unref(cfg);
     sl_contracts_unref(contracts);
+    sl_policy_unref(policy);
     free(app.dev_key);
     pthread_mutex_destroy(&app.reload_lock);
     return rc;

@@ -18,4 +18,9 @@ typedef struct {
  * thread before any other thread exists (it blocks the signals it waits for). */
 int sl_serve(const sl_serve_opts_t *opts);
 
+/* `sluice policy lint|test|explain` (server/policy_cmd.c); argv[0] is "policy". Returns the exit
+ * code. default_contracts: the descriptor set policies are checked against without
+ * --contracts. */
+int sl_policy_main(int argc, char **argv, const char *default_contracts);
+
 #endif

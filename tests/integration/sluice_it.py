@@ -380,8 +380,11 @@ class Sluice:
 
     def __init__(self, sets=(), secret=SECRET, config=None):
         self.config = config
+        # The privacy policy is off unless a test sets policies.dir (test_privacy.py does):
+        # the other tests check what lands in Kafka byte for byte, without redaction.
         self.sets = ["kafka.brokers=" + bootstrap(), f"auth.secret={secret}",
-                     "listen.http=127.0.0.1:0", "listen.admin=127.0.0.1:0", *sets]
+                     "listen.http=127.0.0.1:0", "listen.admin=127.0.0.1:0", "policies.dir=",
+                     *sets]
         self.proc = None
         self.stdout_lines = []
         self.public = None

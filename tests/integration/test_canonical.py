@@ -42,7 +42,8 @@ STAGES = ["raw", "identity", "consent", "decisions", "outcomes"]
 TP1 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TP2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 REQUEST_ID = "5f0c6e1a-3b2d-4c8e-9a7f-1e2d3c4b5a69"
-HEADERS = ["event_id", "type", "received_at", "contract", "content_type", "tenant"]
+HEADERS = ["event_id", "type", "received_at", "contract", "content_type", "tenant",
+           "policy_version"]
 
 
 def setUpModule():

@@ -95,7 +95,8 @@ class PublishTest(it.SluiceTestCase):
                 # Exactly these headers, in that order.
                 self.assertEqual(m["headers_list"][0::2],
                                  ["event_id", "type", "received_at", "contract", "content_type",
-                                  "tenant"])
+                                  "tenant", "policy_version"])
+                self.assertEqual(m["headers"]["policy_version"], "none", "the policy is off here")
                 self.assertEqual(m["headers"]["content_type"], "application/json")
                 contract = {"page_view": "PageView", "screen_view": "ScreenView",
                             "purchase": "Purchase", "search": "Search"}[sent[eid]["type"]]

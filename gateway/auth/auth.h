@@ -39,6 +39,8 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
  * whether it allows an event of type (type_len bytes) in stage ("raw", ...; NULL when unknown).
  * A NULL scope (authentication off) allows everything. */
 bool sl_auth_scope_can_write(const char *scope);
+/* Whether scope has exactly the word `word` (e.g. "privacy:erasure"); NULL scope: true. */
+bool sl_auth_scope_has(const char *scope, const char *word);
 bool sl_auth_scope_allows(const char *scope, const char *type, size_t type_len, const char *stage);
 
 /* What a minted token says. */

@@ -63,3 +63,12 @@ bool sl_auth_scope_allows(const char *scope, const char *type, size_t type_len, 
     want_t x = {type, type_len, stage};
     return any_word(scope, allows, &x);
 }
+
+static bool same_word(const char *w, size_t n, const void *arg) {
+    const char *word = arg;
+    return n == strlen(word) && memcmp(w, word, n) == 0;
+}
+
+bool sl_auth_scope_has(const char *scope, const char *word) {
+    return scope == NULL || any_word(scope, same_word, word);
+}

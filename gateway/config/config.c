@@ -351,6 +351,22 @@ static sl_status_t read_secret_file(sl_config_t *cfg, sl_error_t *err) {
     return SL_OK;
 }
 
+size_t sl_config_topics(const sl_config_t *cfg, const char *names[SL_CFG_NTOPICS],
+                        const char *topics[SL_CFG_NTOPICS]) {
+    static const char *const keys[SL_CFG_NTOPICS] = {"raw",       "identity",   "consent",
+                                                     "decisions", "outcomes",   "dead_letter",
+                                                     "privacy",   "suppression"};
+    const char *values[SL_CFG_NTOPICS] = {cfg->topics.raw,      cfg->topics.identity,
+                                          cfg->topics.consent,  cfg->topics.decisions,
+                                          cfg->topics.outcomes, cfg->topics.dead_letter,
+                                          cfg->topics.privacy,  cfg->topics.suppression};
+    for (size_t i = 0; i < SL_CFG_NTOPICS; i++) {
+        names[i] = keys[i];
+        topics[i] = values[i];
+    }
+    return SL_CFG_NTOPICS;
+}
+
 sl_status_t sl_config_load_keyring(sl_config_t *cfg, sl_error_t *err) {
     sl_keyring_t *ring = NULL;
     sl_status_t rc = sl_keyring_load(cfg->auth_key, cfg->auth_key_len, cfg->auth.keys_file,
@@ -407,10 +423,9 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (cfg->auth.tenant_claim[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "auth.tenant_claim: empty");
     }
-    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
-                            cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
-    const char *names[] = {"raw", "identity", "consent", "decisions", "outcomes", "dead_letter"};
-    for (size_t i = 0; i < 6; i++) {
+    const char *topics[SL_CFG_NTOPICS], *names[SL_CFG_NTOPICS];
+    size_t ntopics = sl_config_topics(cfg, names, topics);
+    for (size_t i = 0; i < ntopics; i++) {
         size_t tl = strlen(topics[i]);
         if (tl == 0 || tl > 249 ||
             strspn(topics[i],

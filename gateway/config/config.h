@@ -43,6 +43,8 @@ typedef struct sl_config {
         char *decisions;
         char *outcomes;
         char *dead_letter;
+        char *privacy;
+        char *suppression;
     } topics;
     struct { /* "json" or "protobuf" per stage */
         char *raw;
@@ -155,6 +157,13 @@ sl_config_t *sl_config_acquire(void);
 
 /* The value of key in cfg as text (secrets as "<redacted>"); writes into out (size n). */
 sl_status_t sl_config_format_value(const sl_config_t *cfg, const char *key, char *out, size_t n);
+
+/* Every topic the gateway writes, in one order: the five stages, dead_letter, privacy,
+ * suppression. names[i] is the config key under topics., topics[i] its value. Returns the
+ * count (SL_CFG_NTOPICS). */
+#define SL_CFG_NTOPICS 8
+size_t sl_config_topics(const sl_config_t *cfg, const char *names[SL_CFG_NTOPICS],
+                        const char *topics[SL_CFG_NTOPICS]);
 
 /* (Re)builds cfg->keyring from auth_key and the key files; for a snapshot not yet published
  * (the server uses it after installing the embedded default's generated secret). */

@@ -55,6 +55,15 @@ static const sl_cfg_key_t keys[] = {
      SL_CFG_RESTART, "Topic of the outcomes stage (what happened next)."},
     {"topics.dead_letter", SL_CFG_STRING, OFF(topics.dead_letter), "sluice.dead-letter", NOLIM,
      NULL, SL_CFG_RESTART, "Topic for rejected events."},
+    {"topics.privacy", SL_CFG_STRING, OFF(topics.privacy), "sluice.privacy", NOLIM, NULL,
+     SL_CFG_RESTART,
+     "Topic of erasure requests (POST /v1/privacy/erasure), keyed by the erased subject, for the "
+     "downstream deletion workflows."},
+    {"topics.suppression", SL_CFG_STRING, OFF(topics.suppression), "sluice.suppression", NOLIM,
+     NULL, SL_CFG_RESTART,
+     "Compacted topic holding the suppression list: every erased subject, reloaded at start; "
+     "later events of a suppressed user are answered `suppressed` and not produced. Create it "
+     "with cleanup.policy=compact."},
 
     {"encoding.raw", SL_CFG_ENUM, OFF(encoding.raw), "json", NOLIM, "json|protobuf", 0,
      "Value encoding of the raw stage's messages: canonical `json` or `protobuf` (a serialized "

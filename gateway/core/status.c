@@ -32,8 +32,8 @@ const char *sl_status_name(sl_status_t status) {
 }
 
 const char *sl_outcome_name(sl_outcome_t outcome) {
-    static const char *names[] = {"accepted", "invalid", "consent_dropped", "duplicate",
-                                  "retryable"};
+    static const char *names[] = {"accepted",  "invalid",   "consent_dropped",
+                                  "duplicate", "retryable", "suppressed"};
     if (outcome < 0 || outcome >= SL_OUT__COUNT) {
         return "pending";
     }

@@ -38,10 +38,11 @@ typedef enum {
     SL_OUT_CONSENT_DROPPED,
     SL_OUT_DUPLICATE,
     SL_OUT_RETRYABLE,
+    SL_OUT_SUPPRESSED, /* its user asked for erasure: not produced (final) */
     SL_OUT__COUNT,
 } sl_outcome_t;
 
-/* "accepted", "invalid", "consent_dropped", "duplicate", "retryable". */
+/* "accepted", "invalid", "consent_dropped", "duplicate", "retryable", "suppressed". */
 const char *sl_outcome_name(sl_outcome_t outcome);
 
 #endif

@@ -13,6 +13,7 @@
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
 #include "policy/policy.h"
+#include "sink/suppression.h"
 
 struct sl_pipeline {
     sl_sink_t *sink;
@@ -20,8 +21,9 @@ struct sl_pipeline {
     pthread_mutex_t lock; /* guards contracts and policy */
     sl_contracts_t *contracts;
     sl_policy_t *policy;
-    sl_ratelimit_t *limiter;  /* limits.tenant_rate and limits.subject_rate */
-    sl_token_cache_t *tokens; /* verified tokens (auth.token_cache_entries) */
+    sl_ratelimit_t *limiter;       /* limits.tenant_rate and limits.subject_rate */
+    sl_token_cache_t *tokens;      /* verified tokens (auth.token_cache_entries) */
+    sl_suppression_t *suppression; /* borrowed from the server; NULL: none */
 };
 
 /* The default of limits.rate_limit_keys, for a pipeline made before any config is published. */
@@ -91,6 +93,14 @@ sl_policy_t *sl_pipeline_policy(sl_pipeline_t *pl) {
     return p;
 }
 
+void sl_pipeline_set_suppression(sl_pipeline_t *pl, sl_suppression_t *s) {
+    pl->suppression = s;
+}
+
+sl_suppression_t *sl_pipeline_suppression(sl_pipeline_t *pl) {
+    return pl != NULL ? pl->suppression : NULL;
+}
+
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl) {
     return pl->sink;
 }
@@ -105,6 +115,14 @@ bool sl_pipeline_draining(const sl_pipeline_t *pl) {
 
 /* Authorization: a token that may write nothing is refused as a whole (403). */
 static sl_status_t check_can_write(sl_request_t *req) {
+    if (req->route == SL_ROUTE_ERASURE) {
+        if (!sl_auth_scope_has(req->principal.scope, "privacy:erasure")) {
+            return sl_request_fail(req, SL_FAULT_FORBIDDEN, "scope_missing",
+                                   "erasure requests need a token with the privacy:erasure "
+                                   "scope");
+        }
+        return SL_OK;
+    }
     if (!sl_auth_scope_can_write(req->principal.scope)) {
         return sl_request_fail(req, SL_FAULT_FORBIDDEN, "scope_missing",
                                "the token's scopes (%s claim) grant no write:* / write:<type> / "
@@ -224,6 +242,35 @@ static sl_status_t stage_scope(sl_request_t *req) {
     return SL_OK;
 }
 
+/* Events of users who asked for erasure are not taken (suppressed, final). */
+static sl_status_t stage_suppress(sl_request_t *req) {
+    sl_suppression_t *s = sl_pipeline_suppression(req->pipeline);
+    if (s == NULL || sl_suppression_count(s) == 0) {
+        return SL_OK;
+    }
+    const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_event_t *ev = &req->events[i];
+        int64_t v =
+            ev->outcome == SL_OUT_PENDING ? sl_doc_field(&req->doc, ev->node, "user_id") : -1;
+        if (v < 0 || req->doc.nodes[v].type != SL_JSON_STRING) {
+            continue;
+        }
+        const char *id;
+        size_t n;
+        sl_json_str(&req->doc, (uint32_t)v, req->arena, &id, &n);
+        uint8_t subject[32];
+        sl_suppression_subject(tenant, id, n, subject);
+        if (sl_suppression_has(s, subject)) {
+            ev->outcome = SL_OUT_SUPPRESSED;
+            ev->code = "subject_erased";
+            ev->message = "the user asked for erasure of their data: their events are no longer "
+                          "taken";
+        }
+    }
+    return SL_OK;
+}
+
 /* Placeholder keying until per-stage key templates: user_id, else anonymous_id. */
 static sl_status_t stage_key(sl_request_t *req) {
     for (size_t i = 0; i < req->n_events; i++) {
@@ -315,7 +362,11 @@ static sl_status_t stage_produce(sl_request_t *req) {
         }
         /* The canonical form: the same bytes whichever form the client sent. */
         value.len = 0;
-        sl_privacy_encode(req, ev, ev->protobuf, &value);
+        if (ev->value != NULL) {
+            sl_buf_append(&value, ev->value, ev->value_len);
+        } else {
+            sl_privacy_encode(req, ev, ev->protobuf, &value);
+        }
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
         const char *trace = NULL;
@@ -359,12 +410,25 @@ static sl_status_t stage_produce(sl_request_t *req) {
 static const struct {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
-} stages[] = {
-    {"auth", sl_stage_auth},         {"limit", sl_stage_limit},
-    {"decode", sl_stage_decode},     {"validate", sl_stage_validate},
-    {"contract", sl_stage_contract}, {"scope", stage_scope},
-    {"consent", sl_stage_consent},   {"key", stage_key},
-    {"route", stage_route},          {"produce", stage_produce},
+} stages[] =
+    {
+        {"auth", sl_stage_auth},
+        {"limit", sl_stage_limit},
+        {"decode", sl_stage_decode},
+        {"validate", sl_stage_validate},
+        {"contract", sl_stage_contract},
+        {"scope", stage_scope},
+        {"consent", sl_stage_consent},
+        {"suppress", stage_suppress},
+        {"key", stage_key},
+        {"route", stage_route},
+        {"produce", stage_produce},
+},
+  erasure_stages[] = {
+      {"auth", sl_stage_auth},
+      {"limit", sl_stage_limit},
+      {"erasure", sl_stage_erasure},
+      {"produce", stage_produce},
 };
 
 static void release(sl_request_t *req) {
@@ -408,8 +472,12 @@ void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
 void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx) {
     req->on_complete = on_complete;
     req->ctx = ctx;
-    for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {
-        if (stages[i].run(req) != SL_OK || req->fault != SL_FAULT_NONE) {
+    bool erasure = req->route == SL_ROUTE_ERASURE;
+    size_t n = erasure ? sizeof(erasure_stages) / sizeof(erasure_stages[0])
+                       : sizeof(stages) / sizeof(stages[0]);
+    for (size_t i = 0; i < n; i++) {
+        sl_status_t st = erasure ? erasure_stages[i].run(req) : stages[i].run(req);
+        if (st != SL_OK || req->fault != SL_FAULT_NONE) {
             break;
         }
     }

@@ -39,6 +39,12 @@ struct sl_policy;
 void sl_pipeline_set_policy(sl_pipeline_t *pl, struct sl_policy *policy);
 struct sl_policy *sl_pipeline_policy(sl_pipeline_t *pl);
 
+/* The suppression list (sink/suppression.h) the suppress and erasure stages use; borrowed, it
+ * must outlive the pipeline. */
+struct sl_suppression;
+void sl_pipeline_set_suppression(sl_pipeline_t *pl, struct sl_suppression *s);
+struct sl_suppression *sl_pipeline_suppression(sl_pipeline_t *pl);
+
 /* From now on every new batch is answered 503 shutting_down. Any thread. */
 void sl_pipeline_set_draining(sl_pipeline_t *pl);
 bool sl_pipeline_draining(const sl_pipeline_t *pl);
@@ -63,6 +69,10 @@ sl_status_t sl_stage_contract(sl_request_t *req);
  * the policy's redaction applied. sl_privacy_key returns false when the policy drops the key's
  * field (the event is then produced without a key). */
 sl_status_t sl_stage_consent(sl_request_t *req);
+/* pipeline/erasure.c: POST /v1/privacy/erasure {"user_id": ..., "reason": ...}: the subject is
+ * added to the suppression list at once, and an erasure record is produced to topics.privacy
+ * and topics.suppression (the compacted list), both keyed by the subject. */
+sl_status_t sl_stage_erasure(sl_request_t *req);
 /* The JSON value of ev, printing to out each field the policy touched and the rule that did. */
 void sl_privacy_explain(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *value, FILE *out);
 void sl_privacy_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);

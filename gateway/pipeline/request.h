@@ -37,6 +37,12 @@ typedef enum {
     SL_FAULT__COUNT,
 } sl_fault_t;
 
+/* What the request asks for: the transport sets it from the path. */
+typedef enum {
+    SL_ROUTE_EVENTS = 0, /* POST /v1/events: a batch of events */
+    SL_ROUTE_ERASURE,    /* POST /v1/privacy/erasure: forget a user */
+} sl_route_t;
+
 typedef struct sl_request sl_request_t;
 struct sl_pipeline;
 struct sl_contracts;
@@ -54,8 +60,10 @@ typedef struct {
     const char *topic;
     const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
     bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
-    bool protobuf;    /* produced as protobuf (its stage's encoding), else JSON */
-    uint32_t granted; /* consent purposes (policy bits), set by the consent stage */
+    bool protobuf;     /* produced as protobuf (its stage's encoding), else JSON */
+    uint32_t granted;  /* consent purposes (policy bits), set by the consent stage */
+    const char *value; /* a value made by its stage (erasure records); NULL: encode the event */
+    size_t value_len;
     int64_t occurred_at_ms;
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */
@@ -73,6 +81,7 @@ struct sl_request {
     struct sl_pipeline *pipeline;
 
     /* Input, filled by the transport before submit. */
+    sl_route_t route;
     const char *media_type; /* lower-case, without parameters; "" when absent */
     const char *bearer;     /* token of Authorization: Bearer, or NULL */
     size_t bearer_len;

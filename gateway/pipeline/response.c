@@ -16,6 +16,13 @@ void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
     }
     sl_tally_t t;
     sl_request_tally(req, &t);
+    if (req->route == SL_ROUTE_ERASURE && t.by_outcome[SL_OUT_ACCEPTED] == req->n_events &&
+        req->n_events > 0) {
+        sl_buf_puts(out, "{\"status\":\"accepted\",\"subject\":");
+        sl_buf_json_string(out, req->events[0].event_id, req->events[0].event_id_len);
+        sl_buf_puts(out, "}");
+        return;
+    }
     sl_buf_puts(out, "{");
     if (req->batch_id != NULL) {
         sl_buf_puts(out, "\"batch_id\":");
@@ -24,10 +31,10 @@ void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
     }
     sl_buf_printf(out,
                   "\"received\":%zu,\"accepted\":%zu,\"invalid\":%zu,\"consent_dropped\":%zu,"
-                  "\"duplicate\":%zu,\"retryable\":%zu,\"results\":[",
+                  "\"duplicate\":%zu,\"retryable\":%zu,\"suppressed\":%zu,\"results\":[",
                   req->n_events, t.by_outcome[SL_OUT_ACCEPTED], t.by_outcome[SL_OUT_INVALID],
                   t.by_outcome[SL_OUT_CONSENT_DROPPED], t.by_outcome[SL_OUT_DUPLICATE],
-                  t.by_outcome[SL_OUT_RETRYABLE]);
+                  t.by_outcome[SL_OUT_RETRYABLE], t.by_outcome[SL_OUT_SUPPRESSED]);
     bool first = true;
     for (size_t i = 0; i < req->n_events; i++) {
         const sl_event_t *ev = &req->events[i];

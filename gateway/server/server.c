@@ -17,6 +17,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "sink/sink.h"
+#include "sink/suppression.h"
 #include "transport/admin/admin.h"
 #include "transport/http1/http1.h"
 
@@ -34,6 +35,7 @@ typedef struct {
     sl_http1_t *http;
     sl_admin_t *admin;
     char *dev_key; /* the generated development secret of the embedded default, or NULL */
+    sl_suppression_t *suppression;
     pthread_mutex_t reload_lock;
 } app_t;
 
@@ -63,10 +65,9 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_buf_json_string(out, bootstrap, strlen(bootstrap));
     sl_buf_printf(out, ",\"embedded\":%s},\"topics\":{",
                   sl_sink_embedded(app->sink) != NULL ? "true" : "false");
-    const char *names[] = {"raw", "identity", "consent", "decisions", "outcomes", "dead_letter"};
-    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
-                            cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
-    for (int i = 0; i < 6; i++) {
+    const char *names[SL_CFG_NTOPICS], *topics[SL_CFG_NTOPICS];
+    size_t ntopics = sl_config_topics(cfg, names, topics);
+    for (size_t i = 0; i < ntopics; i++) {
         sl_buf_printf(out, "%s\"%s\":", i > 0 ? "," : "", names[i]);
         sl_buf_json_string(out, topics[i], strlen(topics[i]));
     }
@@ -267,9 +268,13 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
            sl_admin_address(app->admin));
     printf("  kafka   %s%s\n", bootstrap,
            embedded ? "  (embedded broker; nothing kept on disk)" : "");
-    printf("  topics  raw=%s identity=%s consent=%s decisions=%s outcomes=%s dead_letter=%s\n",
-           cfg->topics.raw, cfg->topics.identity, cfg->topics.consent, cfg->topics.decisions,
-           cfg->topics.outcomes, cfg->topics.dead_letter);
+    const char *names[SL_CFG_NTOPICS], *topics[SL_CFG_NTOPICS];
+    size_t ntopics = sl_config_topics(cfg, names, topics);
+    printf("  topics ");
+    for (size_t i = 0; i < ntopics; i++) {
+        printf(" %s=%s", names[i], topics[i]);
+    }
+    printf("\n");
     sl_contracts_t *contracts = sl_pipeline_contracts(app->pipeline);
     if (contracts != NULL) {
         printf("  schema  %zu event contracts (contracts.file=%s)\n", sl_contracts_count(contracts),
@@ -285,12 +290,16 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     sl_policy_unref(policy);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
-        sl_mint_t m = {.tenant = "dev", .subject = "developer", .ttl_s = 24L * 3600};
+        sl_mint_t m = {.tenant = "dev",
+                       .subject = "developer",
+                       .ttl_s = 24L * 3600,
+                       .scope = "write:* privacy:erasure"};
         char *token = sl_auth_mint(cfg, &m, &err);
         if (token != NULL) {
             printf("  token   %s\n", token);
-            printf("          (development token: tenant \"dev\", valid 24h, signed with a key "
-                   "generated for this run)\n");
+            printf("          (development token: tenant \"dev\", scopes write:* privacy:erasure, "
+                   "valid "
+                   "24h, signed with a key generated for this run)\n");
             printf("  try     curl -H 'Authorization: Bearer %s' -H 'Content-Type: "
                    "application/json' \\\n"
                    "            -d '{\"events\":[{\"event_id\":\"e1\",\"type\":\"page_view\","
@@ -367,6 +376,17 @@ int sl_serve(const sl_serve_opts_t *opts) {
     app.pipeline = sl_pipeline_new(app.sink);
     sl_pipeline_set_contracts(app.pipeline, contracts);
     sl_pipeline_set_policy(app.pipeline, policy);
+    /* Every erasure so far, before the first event is taken. */
+    app.suppression = sl_suppression_new();
+    size_t erased = 0;
+    if (sl_suppression_load(app.suppression, sl_sink_bootstrap(app.sink), cfg->topics.suppression,
+                            cfg->kafka.delivery_timeout_ms, &erased, &err) != SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        goto done;
+    }
+    sl_pipeline_set_suppression(app.pipeline, app.suppression);
+    SL_INFO("suppression list: %zu erased subjects loaded from %s", erased,
+            cfg->topics.suppression);
     if (sl_http1_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;
@@ -400,6 +420,7 @@ done:
     sl_http1_stop(app.http);
     sl_sink_destroy(app.sink);
     sl_pipeline_free(app.pipeline);
+    sl_suppression_free(app.suppression);
     sl_config_publish(NULL);
     sl_config_unref(cfg);
     sl_contracts_unref(contracts);

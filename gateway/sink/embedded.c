@@ -27,9 +27,9 @@ sl_status_t sl_embedded_new(const sl_config_t *cfg, sl_embedded_t **out, sl_erro
         return sl_error_set(err, SL_ERROR, "embedded_start",
                             "embedded broker: could not start the mock cluster");
     }
-    const char *topics[] = {cfg->topics.raw,       cfg->topics.identity, cfg->topics.consent,
-                            cfg->topics.decisions, cfg->topics.outcomes, cfg->topics.dead_letter};
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+    const char *topics[SL_CFG_NTOPICS], *names[SL_CFG_NTOPICS];
+    size_t ntopics = sl_config_topics(cfg, names, topics);
+    for (size_t i = 0; i < ntopics; i++) {
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
             mc, topics[i], (int)cfg->kafka.embedded_partitions, (int)cfg->kafka.embedded_brokers);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {

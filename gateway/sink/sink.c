@@ -12,7 +12,7 @@
 #include "metrics/metrics.h"
 #include "sink/embedded.h"
 
-#define NTOPICS 6
+#define NTOPICS SL_CFG_NTOPICS
 
 struct sl_sink {
     rd_kafka_t *rk;
@@ -228,9 +228,8 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
         sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s", errstr);
         goto fail;
     }
-    const char *names[NTOPICS] = {cfg->topics.raw,      cfg->topics.identity,
-                                  cfg->topics.consent,  cfg->topics.decisions,
-                                  cfg->topics.outcomes, cfg->topics.dead_letter};
+    const char *keys[NTOPICS], *names[NTOPICS];
+    (void)sl_config_topics(cfg, keys, names);
     for (int i = 0; i < NTOPICS; i++) {
         sink->topics[i] = rd_kafka_topic_new(sink->rk, names[i], NULL);
     }

@@ -64,6 +64,9 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
     } else if (t.by_outcome[SL_OUT_RETRYABLE] > 0) {
         out->http_status = 207;
         out->grpc_status = GRPC_OK;
+    } else if (req->route == SL_ROUTE_ERASURE) {
+        out->http_status = 202; /* recorded and acknowledged; the deletion runs downstream */
+        out->grpc_status = GRPC_OK;
     } else {
         out->http_status = 200;
         out->grpc_status = GRPC_OK;

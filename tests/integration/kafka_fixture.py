@@ -12,7 +12,7 @@ import sys
 import time
 
 TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decisions",
-          "sluice.outcomes", "sluice.dead-letter"]
+          "sluice.outcomes", "sluice.dead-letter", "sluice.privacy", "sluice.suppression"]
 PARTITIONS = "3"
 
 

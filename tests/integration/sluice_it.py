@@ -34,7 +34,7 @@ import uuid
 SECRET = "sluice-integration-secret-0123456789abcdef"  # >= 32 bytes
 RAW_TOPIC = "sluice.raw"
 STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decisions",
-                "sluice.outcomes", "sluice.dead-letter"]
+                "sluice.outcomes", "sluice.dead-letter", "sluice.privacy", "sluice.suppression"]
 RETRYABLE_CODES = {"kafka_timeout", "kafka_not_acknowledged", "queue_full",
                    "kafka_unavailable", "shutting_down"}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")

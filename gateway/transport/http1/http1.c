@@ -131,12 +131,14 @@ static const char *media_type(sl_request_t *req, const char *ct) {
 static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     struct MHD_Connection *conn = c->conn;
     const sl_config_t *cfg = c->req->cfg;
-    if (strcmp(url, "/v1/events") != 0) {
+    if (strcmp(url, "/v1/privacy/erasure") == 0) {
+        c->req->route = SL_ROUTE_ERASURE;
+    } else if (strcmp(url, "/v1/events") != 0) {
         return fail_early(c, SL_FAULT_NOT_FOUND, "not_found", "no such endpoint", NULL);
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         return fail_early(c, SL_FAULT_METHOD_NOT_ALLOWED, "method_not_allowed",
-                          "use POST for /v1/events", "POST");
+                          "use POST for /v1/events and /v1/privacy/erasure", "POST");
     }
     if (sl_pipeline_draining(c->srv->pipeline)) {
         return fail_early(c, SL_FAULT_UNAVAILABLE, "shutting_down",

@@ -676,3 +676,132 @@ bool sl_policy_hmac_key(const sl_policy_t *p, const char **key_id, const uint8_t
     *len = p->hmac_key_len;
     return true;
 }
+
+/* --- diff ---------------------------------------------------------------------------------- */
+
+static void mask_words(const sl_policy_t *p, uint32_t mask, char *out, size_t n) {
+    size_t o = 0;
+    out[0] = '\0';
+    for (uint32_t bit = 0; bit < p->n_purposes && o < n; bit++) {
+        if (mask & (1u << bit)) {
+            int w = snprintf(out + o, n - o, "%s%s", o > 0 ? ", " : "", p->purposes[bit]);
+            o += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (o == 0) {
+        snprintf(out, n, "nothing");
+    }
+}
+
+static void action_words(sl_action_t a, char *out, size_t n) {
+    static const char *const names[] = {"kept", "allow",       "drop",        "hmac",
+                                        "mask", "truncate_ip", "coarsen_geo", "scrub"};
+    if (a.kind == SL_ACT_MASK || a.kind == SL_ACT_COARSEN_GEO) {
+        snprintf(out, n, "%s %d", names[a.kind], a.param);
+    } else {
+        snprintf(out, n, "%s", names[a.kind]);
+    }
+}
+
+typedef struct {
+    const sl_policy_t *a, *b;
+    FILE *out;
+    size_t changes;
+} differ_t;
+
+static void say(differ_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(differ_t *d, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(d->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', d->out);
+    d->changes++;
+}
+
+static void diff_masks(differ_t *d, uint32_t ma, uint32_t mb, const char *what) {
+    char wa[256], wb[256];
+    mask_words(d->a, ma, wa, sizeof(wa));
+    mask_words(d->b, mb, wb, sizeof(wb));
+    if (strcmp(wa, wb) != 0) {
+        say(d, "%s: %s -> %s", what, wa, wb);
+    }
+}
+
+/* Every field of m under path prefix, as each policy treats it in stage. */
+static void diff_fields(differ_t *d, const sl_ct_message_t *m, const char *type,
+                        sl_ct_stage_t stage, char *path, size_t len, int depth) {
+    for (size_t i = 0; m != NULL && i < m->n_fields && depth < 16; i++) {
+        const sl_ct_field_t *f = &m->fields[i];
+        if (depth == 0 && strcmp(f->name, "properties") == 0) {
+            continue; /* the contract's own fields come next */
+        }
+        size_t n = (size_t)snprintf(path + len, 512 - len, "%s%s%s", len > 0 ? "." : "", f->name,
+                                    f->repeated && f->message != NULL ? "[]" : "");
+        uint32_t ra = 0, rb = 0;
+        sl_action_t aa = sl_policy_field(d->a, stage, path, len + n, f, &ra);
+        sl_action_t ab = sl_policy_field(d->b, stage, path, len + n, f, &rb);
+        char wa[64], wb[64];
+        action_words(aa, wa, sizeof(wa));
+        action_words(ab, wb, sizeof(wb));
+        if (strcmp(wa, wb) != 0) {
+            say(d, "%s %s: %s -> %s", type, path, wa, wb);
+        }
+        char what[600];
+        snprintf(what, sizeof(what), "%s %s needs consent for", type, path);
+        diff_masks(d, ra, rb, what);
+        if (f->message != NULL) {
+            diff_fields(d, f->message, type, stage, path, len + n, depth + 1);
+        }
+        path[len] = '\0';
+    }
+}
+
+size_t sl_policy_diff(const sl_policy_t *a, const sl_policy_t *b, const sl_contracts_t *c,
+                      FILE *out) {
+    differ_t d = {a, b, out, 0};
+    for (size_t i = 0; i < a->n_purposes; i++) {
+        if (sl_policy_purpose_bit(b, a->purposes[i], strlen(a->purposes[i])) == 0) {
+            say(&d, "purpose %s removed", a->purposes[i]);
+        }
+    }
+    for (size_t i = 0; i < b->n_purposes; i++) {
+        if (sl_policy_purpose_bit(a, b->purposes[i], strlen(b->purposes[i])) == 0) {
+            say(&d, "purpose %s added", b->purposes[i]);
+        }
+    }
+    diff_masks(&d, a->default_consent, b->default_consent, "default consent");
+    for (int pass = 0; pass < 2; pass++) { /* tenants of either policy */
+        const sl_policy_t *p = pass == 0 ? a : b;
+        for (size_t i = 0; i < p->n_tenants; i++) {
+            const char *t = p->tenants[i].key;
+            if (pass == 1 && find_mask(a->tenants, a->n_tenants, t, strlen(t)) != NULL) {
+                continue;
+            }
+            char what[300];
+            snprintf(what, sizeof(what), "default consent of tenant %s", t);
+            diff_masks(&d, sl_policy_default_consent(a, t), sl_policy_default_consent(b, t), what);
+        }
+    }
+    for (int s = SL_STAGE_RAW; s <= SL_STAGE_OUTCOMES; s++) {
+        char what[64];
+        snprintf(what, sizeof(what), "stage %s needs consent for", stage_names[s]);
+        diff_masks(&d, a->stage_requires[s], b->stage_requires[s], what);
+    }
+    const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
+    for (size_t i = 0; c != NULL && i < sl_contracts_count(c); i++) {
+        const sl_ct_message_t *m = sl_contracts_at(c, i);
+        size_t tl = strlen(m->event_type);
+        const named_mask_t *ea = find_mask(a->events, a->n_events, m->event_type, tl);
+        const named_mask_t *eb = find_mask(b->events, b->n_events, m->event_type, tl);
+        char what[300];
+        snprintf(what, sizeof(what), "%s needs consent for", m->event_type);
+        diff_masks(&d, ea != NULL ? ea->mask : 0, eb != NULL ? eb->mask : 0, what);
+        char path[512] = "";
+        diff_fields(&d, event, m->event_type, m->stage, path, 0, 0);
+        memcpy(path, "properties", 11);
+        diff_fields(&d, m, m->event_type, m->stage, path, 10, 1);
+    }
+    return d.changes;
+}

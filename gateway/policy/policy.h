@@ -87,6 +87,14 @@ size_t sl_policy_rule_line(const sl_policy_t *p, int rule);
  * contracts has their PII class), written to out as "file:line: ..."; returns how many. */
 size_t sl_policy_lint(const sl_policy_t *p, const sl_contracts_t *contracts, FILE *out);
 
+/* The differences between policies a and b in plain words, one per line on out, e.g.
+ * "page_view context.ip: truncate_ip -> drop", "stage decisions needs consent for:
+ * personalization -> personalization, advertising": purposes, default consents, stage, event and
+ * field requirements, and the action on every field of every contract of c (as its stage sees
+ * it). Returns the number of lines. */
+size_t sl_policy_diff(const sl_policy_t *a, const sl_policy_t *b, const sl_contracts_t *c,
+                      FILE *out);
+
 /* Whether any rule (or pii_default) pseudonymizes with hmac: then a key is required. */
 bool sl_policy_uses_hmac(const sl_policy_t *p);
 /* The HMAC key the hmac action uses (set by the server from configuration). */

@@ -23,6 +23,7 @@ static const char usage_policy[] =
     "usage: sluice policy lint DIR [--contracts FILE]\n"
     "       sluice policy test DIR [--contracts FILE]\n"
     "       sluice policy explain DIR --event FILE [--tenant T] [--contracts FILE]\n"
+    "       sluice policy diff OLD_DIR NEW_DIR [--contracts FILE]\n"
     "\n"
     "DIR holds policy.yaml (docs/policies.md explains it); --contracts is the descriptor set\n"
     "the policy is checked against (default: the catalog this binary was built with).\n"
@@ -35,10 +36,15 @@ static const char usage_policy[] =
     "           failure. Pseudonyms use a fixed test key (id \"test\"); an expected string\n"
     "           \"HMAC(x)\" stands for the pseudonym of x.\n"
     "  explain  the produced value of one event (a JSON file holding an event or a batch),\n"
-    "           and field by field which rule decided what.\n";
+    "           and field by field which rule decided what.\n"
+    "  diff     what changes between two policies, in plain words: purposes, consent needed\n"
+    "           per stage, event type and field, and the action on every field of every\n"
+    "           event type (\"product_view context.ip: truncate_ip -> drop\"). Exit 0 when\n"
+    "           they behave the same, 1 when they differ, 2 on an error.\n";
 
 typedef struct {
     const char *dir;
+    const char *new_dir; /* diff */
     const char *contracts_path;
     const char *event_path;
     const char *tenant;
@@ -361,6 +367,31 @@ static int cmd_explain(const opts_t *o) {
     return rc;
 }
 
+static int cmd_diff(const opts_t *o) {
+    sl_contracts_t *c;
+    sl_policy_t *a, *b;
+    int rc = load(o, &c, &a);
+    if (rc != 0) {
+        return 2;
+    }
+    sl_error_t err;
+    if (sl_policy_load(o->new_dir, c, &b, &err) != SL_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        sl_policy_unref(a);
+        sl_contracts_unref(c);
+        return 2;
+    }
+    printf("%s -> %s\n", sl_policy_version(a), sl_policy_version(b));
+    size_t n = sl_policy_diff(a, b, c, stdout);
+    if (n == 0) {
+        printf("no difference in behaviour\n");
+    }
+    sl_policy_unref(a);
+    sl_policy_unref(b);
+    sl_contracts_unref(c);
+    return n > 0 ? 1 : 0;
+}
+
 int sl_policy_main(int argc, char **argv, const char *default_contracts) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_policy, argc < 2 ? stderr : stdout);
@@ -394,11 +425,13 @@ int sl_policy_main(int argc, char **argv, const char *default_contracts) {
             return 2;
         }
     }
-    if (optind != argc - 1) {
+    bool diff = strcmp(verb, "diff") == 0;
+    if (optind != argc - (diff ? 2 : 1)) {
         fputs(usage_policy, stderr);
         return 2;
     }
     o.dir = argv[optind];
+    o.new_dir = diff ? argv[optind + 1] : NULL;
     /* The stages read limits from a published configuration: the defaults. */
     sl_config_t *cfg;
     sl_error_t err;
@@ -415,6 +448,8 @@ int sl_policy_main(int argc, char **argv, const char *default_contracts) {
         rc = cmd_test(&o);
     } else if (strcmp(verb, "explain") == 0 && o.event_path != NULL) {
         rc = cmd_explain(&o);
+    } else if (diff) {
+        rc = cmd_diff(&o);
     } else {
         fputs(usage_policy, stderr);
         rc = 2;

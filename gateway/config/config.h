@@ -94,6 +94,7 @@ typedef struct sl_config {
     } contracts;
     struct {
         char *dir;
+        char *shadow_dir;
         char *hmac_key_file;
         char *hmac_key_id;
     } policies;

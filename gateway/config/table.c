@@ -189,6 +189,10 @@ static const sl_cfg_key_t keys[] = {
      "and PII redaction applied to every event. `builtin` is the repo's policies/; empty turns "
      "the policy off (events are produced as validated, personal data included). Reloadable: "
      "an invalid policy is refused and the running one keeps serving."},
+    {"policies.shadow_dir", SL_CFG_STRING, OFF(policies.shadow_dir), "", NOLIM, NULL, 0,
+     "A candidate policy run beside the active one without being applied: every event is also "
+     "judged and encoded by it, and sluice_policy_shadow_differences_total counts the events "
+     "whose output (or consent verdict) would differ. Empty: off."},
     {"policies.hmac_key_file", SL_CFG_STRING, OFF(policies.hmac_key_file), "", NOLIM, NULL, 0,
      "File holding the key (at least 32 bytes) of the policy's hmac action (keyed "
      "pseudonymization). Required when the policy uses hmac, except in the embedded default, "

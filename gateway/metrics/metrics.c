@@ -47,6 +47,15 @@ static size_t fault_slot(const char *code, bool claim) {
     return NFAULTS;
 }
 
+static atomic_uint_fast64_t shadow_compared, shadow_differs;
+
+void sl_metrics_policy_shadow(bool differs) {
+    atomic_fetch_add_explicit(&shadow_compared, 1, memory_order_relaxed);
+    if (differs) {
+        atomic_fetch_add_explicit(&shadow_differs, 1, memory_order_relaxed);
+    }
+}
+
 void sl_metrics_fault(const char *code) {
     if (code != NULL) {
         atomic_fetch_add_explicit(&fault_counts[fault_slot(code, true)], 1, memory_order_relaxed);
@@ -150,6 +159,17 @@ void sl_metrics_render(sl_buf_t *out) {
                   (double)atomic_load(&latency_sum_us) / 1e6);
     sl_buf_printf(out, "sluice_request_duration_seconds_count %llu\n",
                   (unsigned long long)atomic_load(&latency_count));
+    sl_buf_printf(out,
+                  "# HELP sluice_policy_shadow_events_total Events compared against the shadow "
+                  "policy (policies.shadow_dir).\n"
+                  "# TYPE sluice_policy_shadow_events_total counter\n"
+                  "sluice_policy_shadow_events_total %llu\n"
+                  "# HELP sluice_policy_shadow_differences_total Of those, events the shadow "
+                  "policy would have produced differently (or dropped, or let through).\n"
+                  "# TYPE sluice_policy_shadow_differences_total counter\n"
+                  "sluice_policy_shadow_differences_total %llu\n",
+                  (unsigned long long)atomic_load(&shadow_compared),
+                  (unsigned long long)atomic_load(&shadow_differs));
     sl_buf_puts(out, "# HELP sluice_request_faults_total Requests refused as a whole, by reason "
                      "code (bad_signature, rate_limited, too_many_events, ...).\n"
                      "# TYPE sluice_request_faults_total counter\n");

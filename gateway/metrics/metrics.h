@@ -4,6 +4,7 @@
 #ifndef SL_METRICS_METRICS_H
 #define SL_METRICS_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -17,6 +18,10 @@ void sl_metrics_events(sl_outcome_t outcome, uint64_t count);
  * "rate_limited", ...). The first 64 distinct codes get their own series, later ones "other". */
 void sl_metrics_fault(const char *code);
 uint64_t sl_metrics_fault_value(const char *code);
+
+/* One event compared against the shadow policy (policies.shadow_dir): whether its output (or
+ * its consent verdict) would differ. */
+void sl_metrics_policy_shadow(bool differs);
 
 /* One delivery report with an error, by librdkafka error name. */
 void sl_metrics_delivery_error(void);

@@ -21,6 +21,7 @@ struct sl_pipeline {
     pthread_mutex_t lock; /* guards contracts and policy */
     sl_contracts_t *contracts;
     sl_policy_t *policy;
+    sl_policy_t *shadow;
     sl_ratelimit_t *limiter;       /* limits.tenant_rate and limits.subject_rate */
     sl_token_cache_t *tokens;      /* verified tokens (auth.token_cache_entries) */
     sl_suppression_t *suppression; /* borrowed from the server; NULL: none */
@@ -51,6 +52,7 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
     }
     sl_contracts_unref(pl->contracts);
     sl_policy_unref(pl->policy);
+    sl_policy_unref(pl->shadow);
     sl_ratelimit_free(pl->limiter);
     sl_token_cache_free(pl->tokens);
     pthread_mutex_destroy(&pl->lock);
@@ -89,6 +91,24 @@ void sl_pipeline_set_policy(sl_pipeline_t *pl, sl_policy_t *policy) {
 sl_policy_t *sl_pipeline_policy(sl_pipeline_t *pl) {
     pthread_mutex_lock(&pl->lock);
     sl_policy_t *p = pl->policy != NULL ? sl_policy_ref(pl->policy) : NULL;
+    pthread_mutex_unlock(&pl->lock);
+    return p;
+}
+
+void sl_pipeline_set_shadow(sl_pipeline_t *pl, sl_policy_t *policy) {
+    if (policy != NULL) {
+        sl_policy_ref(policy);
+    }
+    pthread_mutex_lock(&pl->lock);
+    sl_policy_t *old = pl->shadow;
+    pl->shadow = policy;
+    pthread_mutex_unlock(&pl->lock);
+    sl_policy_unref(old);
+}
+
+sl_policy_t *sl_pipeline_shadow(sl_pipeline_t *pl) {
+    pthread_mutex_lock(&pl->lock);
+    sl_policy_t *p = pl->shadow != NULL ? sl_policy_ref(pl->shadow) : NULL;
     pthread_mutex_unlock(&pl->lock);
     return p;
 }
@@ -366,6 +386,7 @@ static sl_status_t stage_produce(sl_request_t *req) {
             sl_buf_append(&value, ev->value, ev->value_len);
         } else {
             sl_privacy_encode(req, ev, ev->protobuf, &value);
+            sl_privacy_shadow(req, ev, ev->protobuf, value.data, value.len);
         }
         const char *contract = ev->contract != NULL ? ev->contract->full_name : "";
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";

@@ -38,6 +38,9 @@ struct sl_contracts *sl_pipeline_contracts(sl_pipeline_t *pl);
 struct sl_policy;
 void sl_pipeline_set_policy(sl_pipeline_t *pl, struct sl_policy *policy);
 struct sl_policy *sl_pipeline_policy(sl_pipeline_t *pl);
+/* A candidate policy run beside the active one (policies.shadow_dir), or NULL. */
+void sl_pipeline_set_shadow(sl_pipeline_t *pl, struct sl_policy *policy);
+struct sl_policy *sl_pipeline_shadow(sl_pipeline_t *pl);
 
 /* The suppression list (sink/suppression.h) the suppress and erasure stages use; borrowed, it
  * must outlive the pipeline. */
@@ -73,6 +76,10 @@ sl_status_t sl_stage_consent(sl_request_t *req);
  * added to the suppression list at once, and an erasure record is produced to topics.privacy
  * and topics.suppression (the compacted list), both keyed by the subject. */
 sl_status_t sl_stage_erasure(sl_request_t *req);
+/* With a shadow policy: encodes ev as the candidate would and counts, in metrics, whether the
+ * result differs from value (what the active policy produced). */
+void sl_privacy_shadow(const sl_request_t *req, const sl_event_t *ev, bool proto, const char *value,
+                       size_t len);
 /* The JSON value of ev, printing to out each field the policy touched and the rule that did. */
 void sl_privacy_explain(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *value, FILE *out);
 void sl_privacy_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "policy/actions.h"
 #include "policy/policy.h"
@@ -45,6 +46,17 @@ static void purpose_names(const sl_policy_t *p, uint32_t mask, char *out, size_t
     }
 }
 
+/* The purposes p requires of ev that it does not grant (0: ev passes p's consent gate). */
+static uint32_t missing_purposes(const sl_request_t *req, const sl_event_t *ev,
+                                 const sl_policy_t *p, uint32_t granted) {
+    sl_ct_stage_t stage = ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW;
+    if (stage == SL_STAGE_CONSENT) {
+        return 0; /* the user's choice itself always reaches the consent topic */
+    }
+    (void)req;
+    return sl_policy_event_requires(p, stage, ev->type, ev->type_len) & ~granted;
+}
+
 sl_status_t sl_stage_consent(sl_request_t *req) {
     const sl_policy_t *p = req->policy;
     if (p == NULL) {
@@ -56,13 +68,19 @@ sl_status_t sl_stage_consent(sl_request_t *req) {
             continue;
         }
         ev->granted = granted_of(req, ev, p);
-        sl_ct_stage_t stage = ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW;
-        if (stage == SL_STAGE_CONSENT) {
-            continue; /* the user's choice itself always reaches the consent topic */
+        uint32_t missing = missing_purposes(req, ev, p, ev->granted);
+        if (req->shadow != NULL) {
+            /* The candidate decides too; a different verdict is a difference. */
+            ev->shadow_granted = granted_of(req, ev, req->shadow);
+            bool shadow_drops = missing_purposes(req, ev, req->shadow, ev->shadow_granted) != 0;
+            ev->shadow_dropped = shadow_drops;
+            if (missing != 0) {
+                /* Not produced: compared here (the produce stage compares the others). */
+                sl_metrics_policy_shadow(!shadow_drops);
+            }
         }
-        uint32_t missing =
-            sl_policy_event_requires(p, stage, ev->type, ev->type_len) & ~ev->granted;
         if (missing != 0) {
+            sl_ct_stage_t stage = ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW;
             char names[256];
             purpose_names(p, missing, names, sizeof(names));
             char msg[384];
@@ -82,16 +100,18 @@ sl_status_t sl_stage_consent(sl_request_t *req) {
 typedef struct {
     const sl_request_t *req;
     const sl_event_t *ev;
-    sl_action_t action; /* of the field decide last saw */
+    const sl_policy_t *policy; /* the active one, or the shadow candidate */
+    uint32_t granted;          /* ev's purposes as bits of that policy */
+    sl_action_t action;        /* of the field decide last saw */
 } redact_t;
 
 static int decide(void *arg, const sl_ct_field_t *f, const char *path, size_t path_len) {
     redact_t *r = arg;
-    const sl_policy_t *p = r->req->policy;
+    const sl_policy_t *p = r->policy;
     sl_ct_stage_t stage = r->ev->contract != NULL ? r->ev->contract->stage : SL_STAGE_RAW;
     uint32_t requires = 0;
     r->action = sl_policy_field(p, stage, path, path_len, f, &requires);
-    if ((requires & ~r->ev->granted) != 0) {
+    if ((requires & ~r->granted) != 0) {
         return SL_CT_VISIT_DROP;
     }
     switch (r->action.kind) {
@@ -112,7 +132,7 @@ static int decide(void *arg, const sl_ct_field_t *f, const char *path, size_t pa
 }
 
 static bool transform_string(const redact_t *r, const char *in, size_t n, sl_buf_t *out) {
-    const sl_policy_t *p = r->req->policy;
+    const sl_policy_t *p = r->policy;
     switch (r->action.kind) {
     case SL_ACT_HMAC: {
         const char *kid;
@@ -173,10 +193,10 @@ static int explain_decide(void *arg, const sl_ct_field_t *f, const char *path, s
     int d = decide(&x->r, f, path, path_len);
     uint32_t requires = 0;
     sl_ct_stage_t stage = x->r.ev->contract != NULL ? x->r.ev->contract->stage : SL_STAGE_RAW;
-    (void)sl_policy_field(x->r.req->policy, stage, path, path_len, f, &requires);
-    bool no_consent = (requires & ~x->r.ev->granted) != 0;
+    (void)sl_policy_field(x->r.policy, stage, path, path_len, f, &requires);
+    bool no_consent = (requires & ~x->r.granted) != 0;
     if (no_consent || x->r.action.kind != SL_ACT_KEEP) {
-        size_t line = sl_policy_rule_line(x->r.req->policy, x->r.action.rule);
+        size_t line = sl_policy_rule_line(x->r.policy, x->r.action.rule);
         fprintf(x->out, "  %-36.*s %s", (int)path_len, path,
                 no_consent ? "drop (consent.fields: a purpose is missing)"
                            : action_name(x->r.action.kind));
@@ -208,7 +228,8 @@ static bool explain_number(void *arg, const sl_ct_field_t *f, const char *path, 
 }
 
 void sl_privacy_explain(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *value, FILE *out) {
-    explain_t x = {.r = {.req = req, .ev = ev}, .out = out};
+    explain_t x = {.r = {.req = req, .ev = ev, .policy = req->policy, .granted = ev->granted},
+                   .out = out};
     sl_ct_visitor_t v = {explain_decide, explain_string, explain_number, &x};
     sl_event_encode(req, ev, false, &v, value);
 }
@@ -218,9 +239,26 @@ void sl_privacy_encode(const sl_request_t *req, const sl_event_t *ev, bool proto
         sl_event_encode(req, ev, proto, NULL, out);
         return;
     }
-    redact_t r = {.req = req, .ev = ev};
+    redact_t r = {.req = req, .ev = ev, .policy = req->policy, .granted = ev->granted};
     sl_ct_visitor_t v = {decide, on_string, on_number, &r};
     sl_event_encode(req, ev, proto, &v, out);
+}
+
+void sl_privacy_shadow(const sl_request_t *req, const sl_event_t *ev, bool proto, const char *value,
+                       size_t len) {
+    if (req->shadow == NULL) {
+        return;
+    }
+    bool differs = ev->shadow_dropped;
+    if (!differs) {
+        sl_buf_t other;
+        sl_buf_init(&other, req->arena, len + 64);
+        redact_t r = {.req = req, .ev = ev, .policy = req->shadow, .granted = ev->shadow_granted};
+        sl_ct_visitor_t v = {decide, on_string, on_number, &r};
+        sl_event_encode(req, ev, proto, &v, &other);
+        differs = other.len != len || memcmp(other.data, value, len) != 0;
+    }
+    sl_metrics_policy_shadow(differs);
 }
 
 bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *name, const char *in,
@@ -231,7 +269,7 @@ bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *n
     }
     const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
     const sl_ct_field_t *f = sl_ct_field_by_name(event, name, strlen(name));
-    redact_t r = {.req = req, .ev = ev};
+    redact_t r = {.req = req, .ev = ev, .policy = req->policy, .granted = ev->granted};
     switch (decide(&r, f, name, strlen(name))) {
     case SL_CT_VISIT_KEEP:
         sl_buf_append(out, in, n);

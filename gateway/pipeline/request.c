@@ -22,6 +22,7 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     req->pipeline = pipeline;
     req->contracts = pipeline != NULL ? sl_pipeline_contracts(pipeline) : NULL;
     req->policy = pipeline != NULL ? sl_pipeline_policy(pipeline) : NULL;
+    req->shadow = pipeline != NULL && req->policy != NULL ? sl_pipeline_shadow(pipeline) : NULL;
     req->media_type = "";
     req->received_at_ms = sl_time_now_ms();
     req->start_ns = sl_time_mono_ns();
@@ -40,6 +41,7 @@ void sl_request_free(sl_request_t *req) {
     sl_config_unref(cfg);
     sl_contracts_unref(contracts);
     sl_policy_unref(policy);
+    sl_policy_unref(req->shadow);
 }
 
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,

@@ -60,8 +60,10 @@ typedef struct {
     const char *topic;
     const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
     bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
-    bool protobuf;     /* produced as protobuf (its stage's encoding), else JSON */
-    uint32_t granted;  /* consent purposes (policy bits), set by the consent stage */
+    bool protobuf;           /* produced as protobuf (its stage's encoding), else JSON */
+    uint32_t granted;        /* consent purposes (policy bits), set by the consent stage */
+    uint32_t shadow_granted; /* the same as bits of the shadow policy */
+    bool shadow_dropped;     /* the shadow policy's consent gate would drop it */
     const char *value; /* a value made by its stage (erasure records); NULL: encode the event */
     size_t value_len;
     int64_t occurred_at_ms;
@@ -78,6 +80,7 @@ struct sl_request {
     sl_config_t *cfg;
     struct sl_contracts *contracts; /* the registry the request started with, or NULL */
     struct sl_policy *policy;       /* the privacy policy it started with, or NULL */
+    struct sl_policy *shadow;       /* a candidate policy compared, not applied (or NULL) */
     struct sl_pipeline *pipeline;
 
     /* Input, filled by the transport before submit. */

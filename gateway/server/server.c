@@ -85,67 +85,91 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_config_unref(cfg);
 }
 
-/* The registry contracts.file names (NULL when contract validation is off) and the policy
- * policies.dir names (NULL when off), with its HMAC key. Both or neither. */
-static int load_rules(app_t *app, const sl_config_t *cfg, sl_contracts_t **contracts,
-                      sl_policy_t **policy, sl_error_t *err) {
-    *contracts = NULL;
-    *policy = NULL;
+/* The policy in dir ("builtin": the repo's) with its HMAC key; key is the config key named in
+ * errors. */
+static int load_policy(app_t *app, const sl_config_t *cfg, const char *key, const char *dir,
+                       const sl_contracts_t *contracts, sl_policy_t **out, sl_error_t *err) {
+    sl_error_t e;
+    if (strcmp(dir, "builtin") == 0) {
+        dir = SL_POLICIES_DEFAULT;
+    }
+    if (sl_policy_load(dir, contracts, out, &e) != SL_OK) {
+        sl_error_set(err, SL_REJECT, e.code, "%s: %s", key, e.message);
+        return -1;
+    }
+    if (cfg->policies.hmac_key_file[0] != '\0') {
+        FILE *f = fopen(cfg->policies.hmac_key_file, "rb");
+        uint8_t k[4097];
+        size_t n = f != NULL ? fread(k, 1, sizeof(k), f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+        while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r')) {
+            n--;
+        }
+        if (f == NULL || n < 32 || n >= sizeof(k) - 1) {
+            explicit_bzero(k, sizeof(k));
+            sl_error_set(err, SL_REJECT, "config_wrong_value", "policies.hmac_key_file: %s: %s",
+                         cfg->policies.hmac_key_file,
+                         f == NULL ? strerror(errno) : "the key must be 32 to 4096 bytes");
+            return -1;
+        }
+        sl_policy_set_hmac_key(*out, cfg->policies.hmac_key_id, k, n);
+        explicit_bzero(k, sizeof(k));
+    } else if (app->dev_key != NULL) {
+        sl_policy_set_hmac_key(*out, "dev", (const uint8_t *)app->dev_key, strlen(app->dev_key));
+    } else if (sl_policy_uses_hmac(*out)) {
+        sl_error_set(err, SL_REJECT, "config_missing",
+                     "policies.hmac_key_file: required, the policy in %s pseudonymizes with hmac",
+                     key);
+        return -1;
+    }
+    return 0;
+}
+
+/* What the configuration names for events: the contracts (NULL when validation is off), the
+ * policy (NULL when off) and a shadow policy (NULL when none). All or nothing. */
+typedef struct {
+    sl_contracts_t *contracts;
+    sl_policy_t *policy;
+    sl_policy_t *shadow;
+} rules_t;
+
+static void rules_release(rules_t *r) {
+    sl_contracts_unref(r->contracts);
+    sl_policy_unref(r->policy);
+    sl_policy_unref(r->shadow);
+    memset(r, 0, sizeof(*r));
+}
+
+static int load_rules(app_t *app, const sl_config_t *cfg, rules_t *r, sl_error_t *err) {
+    memset(r, 0, sizeof(*r));
     const char *path = cfg->contracts.file;
     sl_error_t e;
     if (path[0] != '\0') {
         if (strcmp(path, "builtin") == 0) {
             path = SL_CONTRACTS_DEFAULT;
         }
-        if (sl_contracts_load(path, contracts, &e) != SL_OK) {
+        if (sl_contracts_load(path, &r->contracts, &e) != SL_OK) {
             sl_error_set(err, SL_REJECT, e.code, "contracts.file: %s", e.message);
             return -1;
         }
     }
-    const char *dir = cfg->policies.dir;
-    if (dir[0] == '\0') {
-        return 0;
-    }
-    if (strcmp(dir, "builtin") == 0) {
-        dir = SL_POLICIES_DEFAULT;
-    }
-    if (sl_policy_load(dir, *contracts, policy, &e) != SL_OK) {
-        sl_error_set(err, SL_REJECT, e.code, "policies.dir: %s", e.message);
-        goto fail;
-    }
-    if (cfg->policies.hmac_key_file[0] != '\0') {
-        FILE *f = fopen(cfg->policies.hmac_key_file, "rb");
-        uint8_t key[4097];
-        size_t n = f != NULL ? fread(key, 1, sizeof(key), f) : 0;
-        if (f != NULL) {
-            fclose(f);
-        }
-        while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r')) {
-            n--;
-        }
-        if (f == NULL || n < 32 || n >= sizeof(key) - 1) {
-            explicit_bzero(key, sizeof(key));
-            sl_error_set(err, SL_REJECT, "config_wrong_value", "policies.hmac_key_file: %s: %s",
-                         cfg->policies.hmac_key_file,
-                         f == NULL ? strerror(errno) : "the key must be 32 to 4096 bytes");
-            goto fail;
-        }
-        sl_policy_set_hmac_key(*policy, cfg->policies.hmac_key_id, key, n);
-        explicit_bzero(key, sizeof(key));
-    } else if (app->dev_key != NULL) {
-        sl_policy_set_hmac_key(*policy, "dev", (const uint8_t *)app->dev_key, strlen(app->dev_key));
-    } else if (sl_policy_uses_hmac(*policy)) {
-        sl_error_set(err, SL_REJECT, "config_missing",
-                     "policies.hmac_key_file: required, the policy pseudonymizes with hmac");
-        goto fail;
+    if ((cfg->policies.dir[0] != '\0' && load_policy(app, cfg, "policies.dir", cfg->policies.dir,
+                                                     r->contracts, &r->policy, err) != 0) ||
+        (cfg->policies.shadow_dir[0] != '\0' &&
+         load_policy(app, cfg, "policies.shadow_dir", cfg->policies.shadow_dir, r->contracts,
+                     &r->shadow, err) != 0)) {
+        rules_release(r);
+        return -1;
     }
     return 0;
-fail:
-    sl_contracts_unref(*contracts);
-    sl_policy_unref(*policy);
-    *contracts = NULL;
-    *policy = NULL;
-    return -1;
+}
+
+static void rules_apply(app_t *app, const rules_t *r) {
+    sl_pipeline_set_contracts(app->pipeline, r->contracts);
+    sl_pipeline_set_policy(app->pipeline, r->policy);
+    sl_pipeline_set_shadow(app->pipeline, r->shadow);
 }
 
 typedef struct {
@@ -194,11 +218,9 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
     pthread_mutex_lock(&app->reload_lock);
     sl_error_t err;
     sl_config_t *next = NULL;
-    sl_contracts_t *contracts = NULL;
-    sl_policy_t *policy = NULL;
+    rules_t rules = {0};
     int status = 200;
-    if (build_config(app, &next, &err) != 0 ||
-        load_rules(app, next, &contracts, &policy, &err) != 0) {
+    if (build_config(app, &next, &err) != 0 || load_rules(app, next, &rules, &err) != 0) {
         sl_metrics_config_reload(0);
         SL_WARN("reload refused: %s", err.message);
         sl_buf_puts(out, "{\"ok\":false,\"error\":{\"code\":");
@@ -210,11 +232,11 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
         goto done;
     }
     sl_contracts_t *running = sl_pipeline_contracts(app->pipeline);
-    if (running != NULL && contracts != NULL) {
+    if (running != NULL && rules.contracts != NULL) {
         sl_buf_t list;
         sl_buf_init(&list, NULL, 256);
         changes_t ch = {&list, 0};
-        size_t breaking = sl_contracts_diff(running, contracts, list_change, &ch);
+        size_t breaking = sl_contracts_diff(running, rules.contracts, list_change, &ch);
         if (breaking > 0 && !force) {
             sl_metrics_config_reload(0);
             SL_WARN("reload refused: the new contracts break %zu things in the running ones "
@@ -238,8 +260,7 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
     sl_config_restart_diff(cur, next, restart, sizeof(restart));
     sl_config_unref(cur);
     sl_log_set_level((sl_log_level_t)sl_log_level_parse(next->log.level));
-    sl_pipeline_set_contracts(app->pipeline, contracts);
-    sl_pipeline_set_policy(app->pipeline, policy);
+    rules_apply(app, &rules);
     sl_config_publish(next);
     sl_metrics_config_reload(1);
     SL_INFO("configuration reloaded%s%s", restart[0] ? "; needs a restart to apply: " : "",
@@ -247,14 +268,13 @@ static int app_reload(void *arg, bool force, sl_buf_t *out) {
     sl_buf_puts(out, "{\"ok\":true,\"restart_required\":");
     sl_buf_json_string(out, restart, strlen(restart));
     sl_buf_printf(out, ",\"contracts\":%zu,\"policy_version\":",
-                  contracts != NULL ? sl_contracts_count(contracts) : 0);
-    const char *version = policy != NULL ? sl_policy_version(policy) : "none";
+                  rules.contracts != NULL ? sl_contracts_count(rules.contracts) : 0);
+    const char *version = rules.policy != NULL ? sl_policy_version(rules.policy) : "none";
     sl_buf_json_string(out, version, strlen(version));
     sl_buf_puts(out, "}\n");
 done:
     sl_config_unref(next);
-    sl_contracts_unref(contracts);
-    sl_policy_unref(policy);
+    rules_release(&rules);
     pthread_mutex_unlock(&app->reload_lock);
     return status;
 }
@@ -288,6 +308,12 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
            policy != NULL ? sl_policy_version(policy) : "off: personal data is not redacted",
            cfg->policies.dir);
     sl_policy_unref(policy);
+    sl_policy_t *shadow = sl_pipeline_shadow(app->pipeline);
+    if (shadow != NULL) {
+        printf("  shadow  %s (policies.shadow_dir=%s; compared, not applied)\n",
+               sl_policy_version(shadow), cfg->policies.shadow_dir);
+    }
+    sl_policy_unref(shadow);
     if (embedded && app->dev_key != NULL) {
         sl_error_t err;
         sl_mint_t m = {.tenant = "dev",
@@ -352,17 +378,15 @@ int sl_serve(const sl_serve_opts_t *opts) {
     int rc = 1;
     sl_error_t err;
     sl_config_t *cfg = NULL;
-    sl_contracts_t *contracts = NULL;
-    sl_policy_t *policy = NULL;
-    if (build_config(&app, &cfg, &err) != 0 ||
-        load_rules(&app, cfg, &contracts, &policy, &err) != 0) {
+    rules_t rules = {0};
+    if (build_config(&app, &cfg, &err) != 0 || load_rules(&app, cfg, &rules, &err) != 0) {
         fprintf(stderr, "sluice: %s\n", err.message);
         rc = 2;
         goto done;
     }
     if (opts->check_only) {
         printf("configuration OK (%s; %zu event contracts)\n", cfg->source,
-               contracts != NULL ? sl_contracts_count(contracts) : 0);
+               rules.contracts != NULL ? sl_contracts_count(rules.contracts) : 0);
         rc = 0;
         goto done;
     }
@@ -374,8 +398,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
         goto done;
     }
     app.pipeline = sl_pipeline_new(app.sink);
-    sl_pipeline_set_contracts(app.pipeline, contracts);
-    sl_pipeline_set_policy(app.pipeline, policy);
+    rules_apply(&app, &rules);
     /* Every erasure so far, before the first event is taken. */
     app.suppression = sl_suppression_new();
     size_t erased = 0;
@@ -423,8 +446,7 @@ done:
     sl_suppression_free(app.suppression);
     sl_config_publish(NULL);
     sl_config_unref(cfg);
-    sl_contracts_unref(contracts);
-    sl_policy_unref(policy);
+    rules_release(&rules);
     free(app.dev_key);
     pthread_mutex_destroy(&app.reload_lock);
     return rc;

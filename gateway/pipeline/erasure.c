@@ -88,13 +88,10 @@ sl_status_t sl_stage_erasure(sl_request_t *req) {
     sl_buf_json_string(&value, at, strlen(at));
     /* The pseudonym the topics carry for this user (policy hmac), so deletion workflows can find
      * the user's events; the reason is free text: scrubbed like any. */
-    const char *kid;
-    const uint8_t *key;
-    size_t key_len;
     sl_buf_t pseudonym;
     sl_buf_init(&pseudonym, req->arena, 64);
-    if (req->policy != NULL && sl_policy_hmac_key(req->policy, &kid, &key, &key_len) &&
-        sl_redact_hmac(key, key_len, kid, id, id_len, &pseudonym) == SL_OK) {
+    const sl_hmac_t *h = req->policy != NULL ? sl_policy_hmac(req->policy) : NULL;
+    if (h != NULL && sl_hmac_redact(h, id, id_len, &pseudonym) == SL_OK) {
         sl_buf_puts(&value, ",\"pseudonym\":");
         sl_buf_json_string(&value, pseudonym.data, pseudonym.len);
     }

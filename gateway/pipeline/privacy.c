@@ -135,11 +135,8 @@ static bool transform_string(const redact_t *r, const char *in, size_t n, sl_buf
     const sl_policy_t *p = r->policy;
     switch (r->action.kind) {
     case SL_ACT_HMAC: {
-        const char *kid;
-        const uint8_t *key;
-        size_t key_len;
-        return sl_policy_hmac_key(p, &kid, &key, &key_len) &&
-               sl_redact_hmac(key, key_len, kid, in, n, out) == SL_OK;
+        const sl_hmac_t *h = sl_policy_hmac(p);
+        return h != NULL && sl_hmac_redact(h, in, n, out) == SL_OK;
     }
     case SL_ACT_MASK:
         sl_redact_mask(in, n, (size_t)r->action.param, out);

@@ -72,6 +72,77 @@ sl_status_t sl_redact_hmac(const uint8_t *key, size_t key_len, const char *key_i
     return SL_OK;
 }
 
+struct sl_hmac {
+    EVP_MD_CTX *inner; /* SHA-256 after (key ^ ipad) */
+    EVP_MD_CTX *outer; /* SHA-256 after (key ^ opad) */
+    char key_id[65];
+};
+
+sl_hmac_t *sl_hmac_new(const uint8_t *key, size_t key_len, const char *key_id) {
+    if (key == NULL || key_len < SL_REDACT_HMAC_MIN_KEY || !key_id_ok(key_id)) {
+        return NULL;
+    }
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    uint8_t block[64] = {0};
+    unsigned int klen = 0;
+    if (key_len > sizeof(block)) { /* RFC 2104: a long key is hashed first */
+        EVP_Digest(key, key_len, block, &klen, md, NULL);
+    } else {
+        memcpy(block, key, key_len);
+    }
+    sl_hmac_t *h = calloc(1, sizeof(*h));
+    h->inner = EVP_MD_CTX_new();
+    h->outer = EVP_MD_CTX_new();
+    uint8_t pad[64];
+    for (size_t i = 0; i < 64; i++) {
+        pad[i] = block[i] ^ 0x36;
+    }
+    bool ok = EVP_DigestInit_ex(h->inner, md, NULL) == 1 &&
+              EVP_DigestUpdate(h->inner, pad, sizeof(pad)) == 1;
+    for (size_t i = 0; i < 64; i++) {
+        pad[i] = block[i] ^ 0x5c;
+    }
+    ok = ok && EVP_DigestInit_ex(h->outer, md, NULL) == 1 &&
+         EVP_DigestUpdate(h->outer, pad, sizeof(pad)) == 1;
+    explicit_bzero(block, sizeof(block));
+    explicit_bzero(pad, sizeof(pad));
+    EVP_MD_free(md);
+    snprintf(h->key_id, sizeof(h->key_id), "%s", key_id);
+    if (!ok) {
+        sl_hmac_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void sl_hmac_free(sl_hmac_t *h) {
+    if (h == NULL) {
+        return;
+    }
+    EVP_MD_CTX_free(h->inner);
+    EVP_MD_CTX_free(h->outer);
+    free(h);
+}
+
+sl_status_t sl_hmac_redact(const sl_hmac_t *h, const char *in, size_t n, sl_buf_t *out) {
+    uint8_t inner[32], mac[32];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, h->inner) == 1 &&
+              EVP_DigestUpdate(ctx, n > 0 ? in : "", n) == 1 &&
+              EVP_DigestFinal_ex(ctx, inner, &len) == 1 && EVP_MD_CTX_copy_ex(ctx, h->outer) == 1 &&
+              EVP_DigestUpdate(ctx, inner, sizeof(inner)) == 1 &&
+              EVP_DigestFinal_ex(ctx, mac, &len) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        return SL_ERROR;
+    }
+    sl_buf_puts(out, h->key_id);
+    sl_buf_append(out, ":", 1);
+    base64url(mac, 16, out);
+    return SL_OK;
+}
+
 /* --- mask ------------------------------------------------------------------------------------ */
 
 static bool is_continuation(char c) {

@@ -36,6 +36,15 @@
 sl_status_t sl_redact_hmac(const uint8_t *key, size_t key_len, const char *key_id, const char *in,
                            size_t n, sl_buf_t *out);
 
+/* The same with the key prepared once (on every event, sl_redact_hmac's key setup and
+ * OpenSSL's algorithm lookup cost more than the hash): the HMAC inner and outer states after
+ * the key block, copied per call. Immutable after sl_hmac_new; any thread. NULL when the key is
+ * shorter than SL_REDACT_HMAC_MIN_KEY or the key id is malformed. */
+typedef struct sl_hmac sl_hmac_t;
+sl_hmac_t *sl_hmac_new(const uint8_t *key, size_t key_len, const char *key_id);
+void sl_hmac_free(sl_hmac_t *h); /* NULL is ignored */
+sl_status_t sl_hmac_redact(const sl_hmac_t *h, const char *in, size_t n, sl_buf_t *out);
+
 /* Appends in with every character but the last keep_last replaced by '*'. Characters are
  * Unicode code points, not bytes and not grapheme clusters: "José" with keep_last 1 gives "***é"
  * and a 2-byte "é" masked is one '*'; a letter followed by a combining accent counts as two.

@@ -1,5 +1,7 @@
 #include "policy/policy.h"
 
+#include "policy/actions.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -41,6 +43,7 @@ struct sl_policy {
     char *hmac_key_id;
     uint8_t *hmac_key;
     size_t hmac_key_len;
+    sl_hmac_t *hmac; /* the same key, prepared */
 };
 
 typedef struct {
@@ -425,6 +428,7 @@ static void policy_free(sl_policy_t *p) {
         explicit_bzero(p->hmac_key, p->hmac_key_len);
     }
     free(p->hmac_key);
+    sl_hmac_free(p->hmac);
     free(p);
 }
 
@@ -664,6 +668,12 @@ void sl_policy_set_hmac_key(sl_policy_t *p, const char *key_id, const uint8_t *k
     p->hmac_key = malloc(len);
     memcpy(p->hmac_key, key, len);
     p->hmac_key_len = len;
+    sl_hmac_free(p->hmac);
+    p->hmac = sl_hmac_new(key, len, key_id);
+}
+
+const sl_hmac_t *sl_policy_hmac(const sl_policy_t *p) {
+    return p->hmac;
 }
 
 bool sl_policy_hmac_key(const sl_policy_t *p, const char **key_id, const uint8_t **key,

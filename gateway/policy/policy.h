@@ -101,5 +101,8 @@ bool sl_policy_uses_hmac(const sl_policy_t *p);
 void sl_policy_set_hmac_key(sl_policy_t *p, const char *key_id, const uint8_t *key, size_t len);
 bool sl_policy_hmac_key(const sl_policy_t *p, const char **key_id, const uint8_t **key,
                         size_t *len);
+/* The same key prepared for sl_hmac_redact (policy/actions.h), or NULL without a key. */
+struct sl_hmac;
+const struct sl_hmac *sl_policy_hmac(const sl_policy_t *p);
 
 #endif

@@ -366,3 +366,32 @@ Test(coarsen, result_prints_short) {
         }
     }
 }
+
+Test(actions, prepared_hmac_equals_one_shot) {
+    /* Keys of 32 bytes, exactly one block, and longer than a block (hashed first). */
+    const char *keys[] = {"0123456789abcdef0123456789abcdef",
+                          "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                          "a-key-longer-than-the-sha256-block-of-sixty-four-bytes-0123456789-abc"};
+    const char *inputs[] = {"", "u-1001", "jane@example.com", "caf\xc3\xa9"};
+    for (size_t k = 0; k < 3; k++) {
+        sl_hmac_t *h = sl_hmac_new((const uint8_t *)keys[k], strlen(keys[k]), "k9");
+        cr_assert(h != NULL);
+        for (size_t i = 0; i < 4; i++) {
+            sl_buf_t a, b;
+            sl_buf_init(&a, NULL, 64);
+            sl_buf_init(&b, NULL, 64);
+            cr_assert(eq(int, sl_hmac_redact(h, inputs[i], strlen(inputs[i]), &a), SL_OK));
+            cr_assert(eq(int,
+                         sl_redact_hmac((const uint8_t *)keys[k], strlen(keys[k]), "k9", inputs[i],
+                                        strlen(inputs[i]), &b),
+                         SL_OK));
+            cr_assert(eq(str, (char *)sl_buf_cstr(&a), (char *)sl_buf_cstr(&b)),
+                      "key %zu input %zu", k, i);
+            sl_buf_free(&a);
+            sl_buf_free(&b);
+        }
+        sl_hmac_free(h);
+    }
+    cr_assert(sl_hmac_new((const uint8_t *)"short", 5, "k9") == NULL);
+    cr_assert(sl_hmac_new((const uint8_t *)keys[0], 32, "bad id") == NULL);
+}

@@ -36,7 +36,7 @@ DRIVER = os.path.join(BUILD, "loadtest", "driver")
 CEILING = os.path.join(BUILD, "loadtest", "ceiling")
 KAFKA_SH = os.path.join(REPO, "tests", "kafka", "kafka.sh")
 STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decisions",
-                "sluice.outcomes", "sluice.dead-letter"]
+                "sluice.outcomes", "sluice.dead-letter", "sluice.privacy", "sluice.suppression"]
 
 
 def log(msg):
@@ -657,7 +657,12 @@ def main():
                     procs, args, logdir, "kafka-matched", boot, max_inflight=inflight,
                     watch={"kafka": kpid})
             secret = secrets.token_hex(24)  # 48 bytes
-            sets = [f"kafka.brokers={boot}", f"auth.secret={secret}"] + args.sluice_set
+            # The repo's privacy policy runs as in production: its HMAC key from a file.
+            hmac_key = os.path.join(logdir, "hmac.key")
+            with open(hmac_key, "w") as f:
+                f.write(secrets.token_hex(24))
+            sets = [f"kafka.brokers={boot}", f"auth.secret={secret}",
+                    f"policies.hmac_key_file={hmac_key}"] + args.sluice_set
             rc, tok, err = procs.run("sluice-token",
                                      [SLUICE, "token", "--tenant", "bench", "--ttl", "2h",
                                       "--set", f"auth.secret={secret}"], 30,

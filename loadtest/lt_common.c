@@ -101,7 +101,8 @@ size_t lt_event(char *out, size_t cap, lt_rng_t *r, int64_t now_ms, size_t *id_o
                      "{\"event_id\":\"%s\",\"type\":\"product_view\",\"occurred_at\":\"%s\","
                      "\"user_id\":\"user-%05u\",\"anonymous_id\":\"%012llx\","
                      "\"context\":{\"user_agent\":\"%s\",\"page\":{\"url\":\"https://"
-                     "example.com/%s/%05u\"},\"locale\":\"%s\"},\"properties\":{"
+                     "example.com/%s/%05u\"},\"locale\":\"%s\"},"
+                     "\"consent\":{\"purposes\":[\"analytics\"]},\"properties\":{"
                      "\"product_id\":\"p%05u\",\"price\":%u,\"currency\":\"EUR\"}}",
                      id_zero, occurred, user, (unsigned long long)(anon & 0xffffffffffffull), ua,
                      sec, item, loc, item, 100 + lt_rand_below(r, 20000));

@@ -207,9 +207,11 @@ sl_status_t sl_suppression_load(sl_suppression_t *s, const char *bootstrap, cons
     } while (now_ms() < deadline);
     if (md == NULL) {
         rc = sl_error_set(err, SL_RETRY, "suppression_unavailable",
-                          "topics.suppression: cannot read topic %s (%s): create it "
-                          "(cleanup.policy=compact)",
-                          topic, rd_kafka_err2str(e));
+                          "topics.suppression: topic %s is not readable within %lld ms (%s); "
+                          "create it with cleanup.policy=compact",
+                          topic, (long long)timeout_ms,
+                          e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e)
+                                                          : "unknown topic or no partitions");
         goto done;
     }
     int parts = md->topics[0].partition_cnt;

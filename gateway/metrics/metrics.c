@@ -56,6 +56,13 @@ void sl_metrics_policy_shadow(bool differs) {
     }
 }
 
+static atomic_uint_fast64_t dedupe_entries, dedupe_evictions;
+
+void sl_metrics_dedupe(uint64_t entries, uint64_t evictions) {
+    atomic_store_explicit(&dedupe_entries, entries, memory_order_relaxed);
+    atomic_store_explicit(&dedupe_evictions, evictions, memory_order_relaxed);
+}
+
 void sl_metrics_fault(const char *code) {
     if (code != NULL) {
         atomic_fetch_add_explicit(&fault_counts[fault_slot(code, true)], 1, memory_order_relaxed);
@@ -170,6 +177,17 @@ void sl_metrics_render(sl_buf_t *out) {
                   "sluice_policy_shadow_differences_total %llu\n",
                   (unsigned long long)atomic_load(&shadow_compared),
                   (unsigned long long)atomic_load(&shadow_differs));
+    sl_buf_printf(out,
+                  "# HELP sluice_dedupe_entries Event ids remembered for dedupe.window "
+                  "(dedupe.max_entries at most).\n"
+                  "# TYPE sluice_dedupe_entries gauge\n"
+                  "sluice_dedupe_entries %llu\n"
+                  "# HELP sluice_dedupe_evictions_total Event ids forgotten for room before their "
+                  "dedupe.window was over: a repeat of one is produced again.\n"
+                  "# TYPE sluice_dedupe_evictions_total counter\n"
+                  "sluice_dedupe_evictions_total %llu\n",
+                  (unsigned long long)atomic_load(&dedupe_entries),
+                  (unsigned long long)atomic_load(&dedupe_evictions));
     sl_buf_puts(out, "# HELP sluice_request_faults_total Requests refused as a whole, by reason "
                      "code (bad_signature, rate_limited, too_many_events, ...).\n"
                      "# TYPE sluice_request_faults_total counter\n");

@@ -23,6 +23,10 @@ uint64_t sl_metrics_fault_value(const char *code);
  * its consent verdict) would differ. */
 void sl_metrics_policy_shadow(bool differs);
 
+/* The dedupe table (pipeline/dedupe.h): ids held now, and ids forgotten for room before their
+ * dedupe.window was over (a total since start). */
+void sl_metrics_dedupe(uint64_t entries, uint64_t evictions);
+
 /* One delivery report with an error, by librdkafka error name. */
 void sl_metrics_delivery_error(void);
 /* Requests waiting for delivery reports. */

@@ -16,11 +16,13 @@
 
 typedef struct {
     char *key; /* tenant, event type or path */
+    size_t len;
     uint32_t mask;
 } named_mask_t;
 
 typedef struct {
     char *path; /* NULL: matches by pii */
+    size_t path_len;
     sl_ct_pii_t pii;
     uint32_t stages; /* bit per sl_ct_stage_t; 0: every stage */
     sl_action_t action;
@@ -122,8 +124,11 @@ static sl_status_t purposes(loader_t *L, const yaml_node_t *n, uint32_t *mask) {
 
 static sl_status_t stages_of(loader_t *L, const yaml_node_t *n, uint32_t *mask) {
     *mask = 0;
-    if (n->type != YAML_SEQUENCE_NODE) {
-        return bad(L, n, "expected a list of stages, e.g. [raw, decisions]");
+    if (n->type != YAML_SEQUENCE_NODE ||
+        n->data.sequence.items.top == n->data.sequence.items.start) {
+        return bad(L, n,
+                   "expected a non-empty list of stages, e.g. [raw, decisions] (leave stages out "
+                   "for every stage)");
     }
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -141,31 +146,39 @@ static sl_status_t stages_of(loader_t *L, const yaml_node_t *n, uint32_t *mask) 
 
 /* Whether path (e.g. "context.geo.lat", "properties.items[].sku") names a field: through the
  * built-in envelope, and for properties through at least one contract. */
+/* The field path names, walking declared names the way redaction writes paths: `a.b.c`, with
+ * `[]` after a repeated message before its fields (`items[].sku`) and nowhere else. NULL when it
+ * names nothing redaction would ever see (a JSON name, a missing or extra `[]`). */
 static const sl_ct_field_t *resolve_in(const sl_ct_message_t *m, const char *path) {
-    const sl_ct_field_t *f = NULL;
     const char *p = path;
-    while (m != NULL && *p != '\0') {
+    for (;;) {
         size_t n = strcspn(p, ".[");
-        f = sl_ct_field_by_name(m, p, n);
+        const sl_ct_field_t *f = NULL;
+        for (size_t i = 0; m != NULL && i < m->n_fields && f == NULL; i++) {
+            if (strlen(m->fields[i].name) == n && memcmp(m->fields[i].name, p, n) == 0) {
+                f = &m->fields[i];
+            }
+        }
         if (f == NULL) {
             return NULL;
         }
         p += n;
-        if (strncmp(p, "[]", 2) == 0) {
-            if (!f->repeated) {
-                return NULL;
-            }
-            p += 2;
+        if (*p == '\0') {
+            return f;
         }
-        if (*p == '.') {
-            p++;
-            m = f->message;
-            if (m == NULL) {
-                return NULL;
-            }
+        bool list_of_messages = f->repeated && f->message != NULL;
+        if (list_of_messages != (strncmp(p, "[].", 3) == 0)) {
+            return NULL;
+        }
+        p += list_of_messages ? 3 : 1;
+        if (!list_of_messages && p[-1] != '.') {
+            return NULL;
+        }
+        m = f->message;
+        if (m == NULL) {
+            return NULL;
         }
     }
-    return *p == '\0' ? f : NULL;
 }
 
 static bool path_exists(loader_t *L, const char *path) {
@@ -256,6 +269,7 @@ static sl_status_t named_masks(loader_t *L, const yaml_node_t *map, named_mask_t
         }
         named_mask_t *e = &(*out)[(*n)++];
         e->key = strdup(key);
+        e->len = strlen(key);
         sl_status_t rc = purposes(L, node(L, pp->value), &e->mask);
         if (rc != SL_OK) {
             return rc;
@@ -319,6 +333,7 @@ static sl_status_t rule_of(loader_t *L, const yaml_node_t *n, rule_t *r) {
                            scalar(v));
             }
             r->path = strdup(scalar(v));
+            r->path_len = strlen(r->path);
         } else if (strcmp(key, "pii") == 0 && scalar(v) != NULL) {
             int c = find_name(pii_names, 7, scalar(v));
             if (c < 0) {
@@ -432,9 +447,48 @@ static void policy_free(sl_policy_t *p) {
     free(p);
 }
 
+/* Every mapping of the file, at any depth, has unique keys: a key given twice is a review
+ * question (which one did the author mean?), never silently last-wins. */
+static sl_status_t unique_keys(loader_t *L, const yaml_node_t *n, int depth) {
+    if (n == NULL || depth > 32) {
+        return n == NULL ? SL_OK : bad(L, n, "nested too deep");
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            sl_status_t rc = unique_keys(L, node(L, *it), depth + 1);
+            if (rc != SL_OK) {
+                return rc;
+            }
+        }
+        return SL_OK;
+    }
+    if (n->type != YAML_MAPPING_NODE) {
+        return SL_OK;
+    }
+    for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+        const yaml_node_t *ka = node(L, a->key);
+        for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+            const char *sa = scalar(ka), *sb = scalar(node(L, b->key));
+            if (sa != NULL && sb != NULL && strcmp(sa, sb) == 0) {
+                return bad(L, ka, "\"%s\" is given twice in this mapping", sa);
+            }
+        }
+        sl_status_t rc = unique_keys(L, node(L, a->value), depth + 1);
+        if (rc != SL_OK) {
+            return rc;
+        }
+    }
+    return SL_OK;
+}
+
 static sl_status_t load_doc(loader_t *L, const char *declared_version_out[1]) {
     sl_policy_t *p = L->p;
     yaml_node_t *root = yaml_document_get_root_node(L->doc);
+    sl_status_t urc = unique_keys(L, root, 0);
+    if (urc != SL_OK) {
+        return urc;
+    }
     if (root == NULL || root->type != YAML_MAPPING_NODE) {
         return bad(L, root, "expected a mapping with version, purposes, consent, redaction");
     }
@@ -563,7 +617,7 @@ const char *sl_policy_version(const sl_policy_t *p) {
 static const named_mask_t *find_mask(const named_mask_t *list, size_t n, const char *key,
                                      size_t len) {
     for (size_t i = 0; i < n; i++) {
-        if (strlen(list[i].key) == len && memcmp(list[i].key, key, len) == 0) {
+        if (list[i].len == len && memcmp(list[i].key, key, len) == 0) {
             return &list[i];
         }
     }
@@ -600,7 +654,7 @@ sl_action_t sl_policy_field(const sl_policy_t *p, sl_ct_stage_t stage, const cha
             continue;
         }
         bool match = r->path != NULL
-                         ? strlen(r->path) == path_len && memcmp(r->path, path, path_len) == 0
+                         ? r->path_len == path_len && memcmp(r->path, path, path_len) == 0
                          : f != NULL && f->pii == r->pii;
         int rank = (r->path != NULL ? 2 : 0) + (r->stages != 0 ? 1 : 0);
         if (match && rank > best_rank) {

@@ -79,6 +79,20 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_buf_printf(out, ",\"event_types\":%zu}",
                   contracts != NULL ? sl_contracts_count(contracts) : 0);
     sl_contracts_unref(contracts);
+    sl_policy_t *policy = sl_pipeline_policy(app->pipeline);
+    sl_policy_t *shadow = sl_pipeline_shadow(app->pipeline);
+    const char *pv = policy != NULL ? sl_policy_version(policy) : "none";
+    sl_buf_puts(out, ",\"policy\":{\"dir\":");
+    sl_buf_json_string(out, cfg->policies.dir, strlen(cfg->policies.dir));
+    sl_buf_puts(out, ",\"policy_version\":");
+    sl_buf_json_string(out, pv, strlen(pv));
+    if (shadow != NULL) {
+        sl_buf_puts(out, ",\"shadow_version\":");
+        sl_buf_json_string(out, sl_policy_version(shadow), strlen(sl_policy_version(shadow)));
+    }
+    sl_buf_puts(out, "}");
+    sl_policy_unref(policy);
+    sl_policy_unref(shadow);
     sl_buf_puts(out, ",\"config\":{\"source\":");
     sl_buf_json_string(out, cfg->source, strlen(cfg->source));
     sl_buf_puts(out, "}}\n");
@@ -99,7 +113,7 @@ static int load_policy(app_t *app, const sl_config_t *cfg, const char *key, cons
     }
     if (cfg->policies.hmac_key_file[0] != '\0') {
         FILE *f = fopen(cfg->policies.hmac_key_file, "rb");
-        uint8_t k[4097];
+        uint8_t k[4098]; /* one more than the largest key: a longer file is noticed */
         size_t n = f != NULL ? fread(k, 1, sizeof(k), f) : 0;
         if (f != NULL) {
             fclose(f);
@@ -107,7 +121,7 @@ static int load_policy(app_t *app, const sl_config_t *cfg, const char *key, cons
         while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r')) {
             n--;
         }
-        if (f == NULL || n < 32 || n >= sizeof(k) - 1) {
+        if (f == NULL || n < 32 || n > 4096) {
             explicit_bzero(k, sizeof(k));
             sl_error_set(err, SL_REJECT, "config_wrong_value", "policies.hmac_key_file: %s: %s",
                          cfg->policies.hmac_key_file,

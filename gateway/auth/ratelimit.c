@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include "core/siphash.h"
 
 #define NIL UINT32_MAX
 #define MAX_KEYS ((size_t)1 << 30)
@@ -24,7 +24,7 @@ typedef struct {
 
 struct sl_ratelimit {
     pthread_mutex_t lock;
-    uint64_t k0, k1; /* SipHash key */
+    uint64_t key[2]; /* SipHash key */
     bucket_t *buckets;
     uint32_t cap;
     uint32_t used;
@@ -33,92 +33,7 @@ struct sl_ratelimit {
     uint32_t oldest, newest;
 };
 
-/* ------------------------------------------------------------ SipHash-2-4 (128-bit output) -- */
-
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-
-static inline void sipround(uint64_t v[4]) {
-    v[0] += v[1];
-    v[1] = ROTL(v[1], 13);
-    v[1] ^= v[0];
-    v[0] = ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = ROTL(v[3], 16);
-    v[3] ^= v[2];
-    v[0] += v[3];
-    v[3] = ROTL(v[3], 21);
-    v[3] ^= v[0];
-    v[2] += v[1];
-    v[1] = ROTL(v[1], 17);
-    v[1] ^= v[2];
-    v[2] = ROTL(v[2], 32);
-}
-
-static inline uint64_t load_le64(const unsigned char *p) {
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--) {
-        x = (x << 8) | p[i];
-    }
-    return x;
-}
-
-static void siphash128(uint64_t k0, uint64_t k1, const char *data, size_t len, uint64_t *h0,
-                       uint64_t *h1) {
-    const unsigned char *in = (const unsigned char *)data;
-    uint64_t v[4] = {
-        UINT64_C(0x736f6d6570736575) ^ k0,
-        UINT64_C(0x646f72616e646f6d) ^ k1 ^ 0xee,
-        UINT64_C(0x6c7967656e657261) ^ k0,
-        UINT64_C(0x7465646279746573) ^ k1,
-    };
-    size_t whole = len - len % 8;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le64(in + i);
-        v[3] ^= m;
-        sipround(v);
-        sipround(v);
-        v[0] ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t i = 0; i < len % 8; i++) {
-        b |= (uint64_t)in[whole + i] << (8 * i);
-    }
-    v[3] ^= b;
-    sipround(v);
-    sipround(v);
-    v[0] ^= b;
-    v[2] ^= 0xee;
-    for (int i = 0; i < 4; i++) {
-        sipround(v);
-    }
-    *h0 = v[0] ^ v[1] ^ v[2] ^ v[3];
-    v[1] ^= 0xdd;
-    for (int i = 0; i < 4; i++) {
-        sipround(v);
-    }
-    *h1 = v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-
 /* ---------------------------------------------------------------------------------- table -- */
-
-static void random_key(uint64_t k[2]) {
-    unsigned char *p = (unsigned char *)k;
-    size_t got = 0;
-    while (got < 2 * sizeof(uint64_t)) {
-        ssize_t n = getrandom(p + got, 2 * sizeof(uint64_t) - got, 0);
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
-    if (got < 2 * sizeof(uint64_t)) {
-        /* No entropy source: collisions stay improbable, only no longer unpredictable. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        k[0] ^= (uint64_t)ts.tv_nsec * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)ts.tv_sec;
-        k[1] ^= (uint64_t)(uintptr_t)k * UINT64_C(0xbf58476d1ce4e5b9);
-    }
-}
 
 sl_ratelimit_t *sl_ratelimit_new(size_t max_keys) {
     if (max_keys == 0) {
@@ -141,10 +56,7 @@ sl_ratelimit_t *sl_ratelimit_new(size_t max_keys) {
     }
     memset(slots, 0xff, nslots * sizeof(*slots)); /* NIL */
     pthread_mutex_init(&rl->lock, NULL);
-    uint64_t k[2] = {0, 0};
-    random_key(k);
-    rl->k0 = k[0];
-    rl->k1 = k[1];
+    sl_siphash_random_key(rl->key);
     rl->buckets = buckets;
     rl->cap = (uint32_t)max_keys;
     rl->slots = slots;
@@ -237,11 +149,11 @@ int64_t sl_ratelimit_take(sl_ratelimit_t *rl, const char *key, size_t key_len, d
     if (!(burst >= 1)) {
         burst = 1;
     }
-    uint64_t h0, h1;
-    siphash128(rl->k0, rl->k1, key, key_len, &h0, &h1);
+    uint64_t h[2];
+    sl_siphash128(rl->key, key, key_len, h);
 
     pthread_mutex_lock(&rl->lock);
-    bucket_t *b = &rl->buckets[bucket_get(rl, h0, h1, burst, now_ms)];
+    bucket_t *b = &rl->buckets[bucket_get(rl, h[0], h[1], burst, now_ms)];
     if (now_ms > b->last_ms) {
         b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
         b->last_ms = now_ms;

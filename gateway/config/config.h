@@ -99,6 +99,10 @@ typedef struct sl_config {
         char *hmac_key_id;
     } policies;
     struct {
+        int64_t window_ms; /* 0: off */
+        int64_t max_entries;
+    } dedupe;
+    struct {
         int64_t timeout_ms;
     } shutdown;
     struct {

@@ -201,6 +201,27 @@ static const sl_cfg_key_t keys[] = {
      "Id written in front of every pseudonym (`k1:...`): change it with the key, so consumers "
      "can tell tokens of the old key from the new."},
 
+    {"dedupe.window", SL_CFG_DURATION, OFF(dedupe.window_ms), "1h", 0, (int64_t)7 * 86400000, NULL,
+     0,
+     "How long an accepted `event_id` is remembered, per tenant. An event whose id was accepted "
+     "within the window is answered with status `duplicate`, code `duplicate_event_id`, and is "
+     "not produced again; the outcome is final (the event is already in Kafka, send it no "
+     "more), and a batch whose events are all accepted or duplicate is a 200. A second event "
+     "with the same id in one batch is a duplicate too. An id is remembered only once Kafka "
+     "acknowledged it, so an event answered `retryable` can be sent again; a copy sent while "
+     "the first one still waits for Kafka is not caught. Each replica remembers the ids it "
+     "accepted, in memory: a retry that reaches another replica (or this one after a restart) "
+     "is produced again, so behind several replicas route each client to one of them (sticky "
+     "sessions) for dedupe to catch its retries. 0 turns dedupe off."},
+    {"dedupe.max_entries", SL_CFG_INT, OFF(dedupe.max_entries), "1000000", 1, 100000000, NULL,
+     SL_CFG_RESTART,
+     "Most event ids dedupe remembers at once, about 40 bytes each (at most 48): 40 MB for the "
+     "default, reserved at start and touched as it fills. When full, the oldest ids are "
+     "forgotten first, so memory never grows; a repeat of an id forgotten that way is produced "
+     "again. Keep it a few percent above the peak accepted events per second times "
+     "dedupe.window (the table is split by hash into parts that fill unevenly); "
+     "sluice_dedupe_evictions_total counts ids forgotten before their window was over."},
+
     {"shutdown.timeout", SL_CFG_DURATION, OFF(shutdown.timeout_ms), "15s", 0, 600000, NULL, 0,
      "On SIGTERM, how long in-flight events may take to be acknowledged before they are purged "
      "and answered retryable."},

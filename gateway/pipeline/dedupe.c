@@ -37,8 +37,8 @@ struct sl_dedupe {
     uint64_t key[2]; /* SipHash key */
     stripe_t *stripes;
     uint32_t nstripes;
-    atomic_size_t entries;        /* live entries in all stripes */
-    atomic_uint_fast64_t evicted; /* live entries forgotten for room within the window */
+    atomic_size_t entries;         /* live entries in all stripes */
+    atomic_uint_fast64_t evicted;  /* live entries forgotten for room within the window */
     atomic_int_fast64_t window_ms; /* of the latest sl_dedupe_seen; 0: none yet */
 };
 
@@ -50,7 +50,7 @@ sl_dedupe_t *sl_dedupe_new(size_t max_entries) {
         max_entries = MAX_ENTRIES;
     }
     uint32_t nstripes = 1;
-    while (nstripes < MAX_STRIPES && max_entries / (2 * nstripes) >= MIN_STRIPE_ENTRIES) {
+    while (nstripes < MAX_STRIPES && max_entries / (2 * (size_t)nstripes) >= MIN_STRIPE_ENTRIES) {
         nstripes *= 2;
     }
     sl_dedupe_t *d = calloc(1, sizeof(*d));
@@ -201,8 +201,7 @@ void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t
         pos -= s->cap;
     }
     uint32_t *slot = &s->slots[h[0] & s->mask];
-    s->entries[pos] = (entry_t){
-        .h0 = h[0], .h1 = h[1], .at_ms = now_ms, .chain = *slot, .live = 1};
+    s->entries[pos] = (entry_t){.h0 = h[0], .h1 = h[1], .at_ms = now_ms, .chain = *slot, .live = 1};
     *slot = pos + 1;
     s->count++;
     atomic_fetch_add_explicit(&d->entries, 1, memory_order_relaxed);

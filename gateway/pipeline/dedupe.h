@@ -14,10 +14,12 @@
  * that reaches another replica, or this one after a restart, passes.
  *
  * Threads: the I/O threads look ids up while the sink's poll thread records them. The table is
- * split into up to 64 stripes by hash, each with its own lock, so they rarely wait for each other;
- * "oldest first" holds within a stripe (exactly when the table has a single stripe, which is the
- * case below 2048 entries). Time is passed in by the caller (milliseconds of a clock that does not
- * jump, e.g. CLOCK_MONOTONIC), which keeps the module testable. */
+ * split into up to 64 stripes by hash, each with its own lock and an equal share of max_entries,
+ * so they rarely wait for each other. "Oldest first" holds within a stripe (exactly, for the whole
+ * table, below 2048 entries, where there is a single stripe); and as stripes fill unevenly, one
+ * may start forgetting a little (a few percent) before the table as a whole holds max_entries. Time
+ * is passed in by the caller (milliseconds of a clock that does not jump, e.g. CLOCK_MONOTONIC),
+ * which keeps the module testable. */
 #ifndef SL_PIPELINE_DEDUPE_H
 #define SL_PIPELINE_DEDUPE_H
 

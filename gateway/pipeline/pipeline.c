@@ -12,6 +12,7 @@
 #include "contracts/contracts.h"
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
+#include "pipeline/dedupe.h"
 #include "policy/policy.h"
 #include "sink/suppression.h"
 
@@ -25,6 +26,7 @@ struct sl_pipeline {
     sl_ratelimit_t *limiter;       /* limits.tenant_rate and limits.subject_rate */
     sl_token_cache_t *tokens;      /* verified tokens (auth.token_cache_entries) */
     sl_suppression_t *suppression; /* borrowed from the server; NULL: none */
+    sl_dedupe_t *dedupe;           /* ids accepted lately (dedupe.max_entries) */
 };
 
 /* The default of limits.rate_limit_keys, for a pipeline made before any config is published. */
@@ -42,6 +44,8 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
     pl->limiter = sl_ratelimit_new(cfg != NULL ? (size_t)cfg->limits.rate_limit_keys
                                                : RATE_LIMIT_KEYS_DEFAULT);
     pl->tokens = sl_token_cache_new(cfg != NULL ? (size_t)cfg->auth.token_cache_entries : 0);
+    /* dedupe.max_entries, a restart key, likewise (its default when no config is published). */
+    pl->dedupe = sl_dedupe_new(cfg != NULL ? (size_t)cfg->dedupe.max_entries : 1000000);
     sl_config_unref(cfg);
     return pl;
 }
@@ -55,6 +59,7 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
     sl_policy_unref(pl->shadow);
     sl_ratelimit_free(pl->limiter);
     sl_token_cache_free(pl->tokens);
+    sl_dedupe_free(pl->dedupe);
     pthread_mutex_destroy(&pl->lock);
     free(pl);
 }
@@ -357,6 +362,11 @@ static sl_status_t stage_route(sl_request_t *req) {
     return SL_OK;
 }
 
+/* Events whose event_id was accepted within dedupe.window are not produced again. */
+static sl_status_t stage_dedupe(sl_request_t *req) {
+    return sl_dedupe_stage(req->pipeline != NULL ? req->pipeline->dedupe : NULL, req);
+}
+
 static sl_status_t stage_produce(sl_request_t *req) {
     sl_pipeline_t *pl = req->pipeline;
     if (sl_pipeline_draining(pl)) {
@@ -443,6 +453,7 @@ static const struct {
         {"suppress", stage_suppress},
         {"key", stage_key},
         {"route", stage_route},
+        {"dedupe", stage_dedupe},
         {"produce", stage_produce},
 },
   erasure_stages[] = {
@@ -473,6 +484,7 @@ void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
     switch (status) {
     case SL_OK:
         ev->outcome = SL_OUT_ACCEPTED;
+        sl_dedupe_accepted(ev->req->pipeline != NULL ? ev->req->pipeline->dedupe : NULL, ev);
         break;
     case SL_REJECT:
         ev->outcome = SL_OUT_INVALID;

@@ -22,8 +22,9 @@ typedef struct sl_pipeline sl_pipeline_t;
 void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
                              const char *detail);
 
-/* A pipeline producing to sink (borrowed; must outlive the pipeline). Its rate limiter is sized
- * by limits.rate_limit_keys of the config published now (the default when none is). */
+/* A pipeline producing to sink (borrowed; must outlive the pipeline). Its rate limiter and its
+ * dedupe table are sized by limits.rate_limit_keys and dedupe.max_entries of the config published
+ * now (the defaults when none is). */
 sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink);
 void sl_pipeline_free(sl_pipeline_t *pl);
 sl_sink_t *sl_pipeline_sink(sl_pipeline_t *pl);

@@ -49,7 +49,7 @@ void sl_suppression_subject(const char *tenant, const char *id, size_t n, uint8_
 
 void sl_suppression_hex(const uint8_t subject[32], char hex[65]) {
     static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
+    for (size_t i = 0; i < 32; i++) {
         hex[2 * i] = digits[subject[i] >> 4];
         hex[2 * i + 1] = digits[subject[i] & 15];
     }

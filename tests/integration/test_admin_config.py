@@ -43,7 +43,8 @@ class AdminTest(it.SluiceTestCase):
         self.assertEqual(info["topics"], {
             "raw": "sluice.raw", "identity": "sluice.identity", "consent": "sluice.consent",
             "decisions": "sluice.decisions", "outcomes": "sluice.outcomes",
-            "dead_letter": "sluice.dead-letter"})
+            "dead_letter": "sluice.dead-letter", "privacy": "sluice.privacy",
+            "suppression": "sluice.suppression"})
         self.assertEqual(self.sluice.kafka_line, it.bootstrap(), "banner kafka line")
 
     def test_metrics_move(self):
@@ -332,7 +333,8 @@ class ConfigCheckTest(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            p = subprocess.run([it.sluice_bin(), "serve", "--set", "kafka.brokers=127.0.0.1:9",
+            # The embedded broker: the suppression list loads, then the listener fails.
+            p = subprocess.run([it.sluice_bin(), "serve", "--set", "kafka.brokers=embedded",
                                 "--set", f"auth.secret={it.SECRET}",
                                 "--set", f"listen.http=127.0.0.1:{port}",
                                 "--set", "listen.admin=127.0.0.1:0", "--set", "policies.dir="],

@@ -16,12 +16,12 @@ python3-protobuf) and serve as the independent reference:
 
 How "the same event, sent twice" is compared: event_id is part of the value, so both posts use
 the SAME event ids. The JSON batch is posted first and answered 200 (every event acknowledged by
-Kafka) before the protobuf batch is posted, to the same sluice. sluice has no dedupe stage today,
-so each id is in its stage's topic exactly twice; every event is keyed (user_id or anonymous_id),
+Kafka) before the protobuf batch is posted, to the same sluice. Both classes turn dedupe off
+(dedupe.window=0: it would answer the second post `duplicate` and produce nothing), so each id is
+in its stage's topic exactly twice; every event is keyed (user_id or anonymous_id),
 so both copies are in one partition and the lower offset is the JSON one (its received_at header
 is not later). Nothing else in sluice differs between the two copies' values, so the assertion
-is simply value(JSON copy) == value(protobuf copy) == the reference bytes. (Should a dedupe stage
-land, the second post would answer `duplicate` and these tests would say so.)
+is simply value(JSON copy) == value(protobuf copy) == the reference bytes.
 
 CanonicalJsonTest runs with the default encoding (json) on the default topics;
 CanonicalProtobufTest sets encoding.<stage>=protobuf for all five stages and produces to topics
@@ -352,6 +352,7 @@ class CanonicalJsonTest(_SameBytes, it.SluiceTestCase):
     """encoding.<stage>=json (the default), and the failures of protobuf batches."""
 
     ENCODING = "json"
+    SETS = ("dedupe.window=0",)
 
     def check_value(self, c, msg):
         from google.protobuf import json_format
@@ -439,7 +440,7 @@ class CanonicalProtobufTest(_SameBytes, it.SluiceTestCase):
 
     @classmethod
     def sluice_args(cls):
-        sets = [f"encoding.{s}=protobuf" for s in STAGES]
+        sets = [f"encoding.{s}=protobuf" for s in STAGES] + ["dedupe.window=0"]
         sets += [f"topics.{s}={t}" for s, t in cls.TOPICS.items()]
         return sets, None
 

@@ -37,11 +37,12 @@ void sl_request_free(sl_request_t *req) {
     sl_config_t *cfg = req->cfg;
     sl_contracts_t *contracts = req->contracts;
     sl_policy_t *policy = req->policy;
+    sl_policy_t *shadow = req->shadow; /* req lives in its arena: read everything first */
     sl_arena_destroy(req->arena);
     sl_config_unref(cfg);
     sl_contracts_unref(contracts);
     sl_policy_unref(policy);
-    sl_policy_unref(req->shadow);
+    sl_policy_unref(shadow);
 }
 
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,

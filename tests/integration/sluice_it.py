@@ -245,7 +245,7 @@ def read_topic(topic=RAW_TOPIC, timeout=60):
     if p.returncode != 0:
         raise RuntimeError(f"kcat failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
     out = []
-    for line in p.stdout.decode("utf-8").splitlines():
+    for line in p.stdout.decode("utf-8").split("\n"):  # not splitlines: keys may hold U+2028
         line = line.strip()
         if not line:
             continue

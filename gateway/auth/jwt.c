@@ -11,51 +11,12 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "core/base64.h"
 #include "core/buf.h"
-
-/* base64url without padding (RFC 7515 §2); returns the decoded length or -1. out must hold
- * 3 * n / 4 + 3 bytes. */
-static long b64url_decode(const char *in, size_t n, unsigned char *out) {
-    /* The base64url alphabet (RFC 4648 §5) as value + 1; 0 for every other byte. */
-    static const unsigned char map[256] = {
-        ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,
-        ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-        ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-        ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-        ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-        ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-        ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-        ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-        ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63,
-        ['_'] = 64};
-    if (n % 4 == 1) {
-        return -1;
-    }
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = map[(unsigned char)in[i]] - 1;
-        if (v < 0) {
-            return -1;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    /* Leftover bits must be zero (canonical encoding). */
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
-        return -1;
-    }
-    return (long)o;
-}
 
 static json_t *decode_json_segment(const char *seg, size_t n, sl_arena_t *arena) {
     unsigned char *buf = sl_arena_alloc(arena, 3 * n / 4 + 3);
-    long len = b64url_decode(seg, n, buf);
+    long len = sl_base64_decode_as(seg, n, buf, SL_BASE64_JWS);
     if (len <= 0) {
         return NULL;
     }
@@ -265,7 +226,7 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
     }
     size_t sig_len = len - (size_t)(dot2 + 1 - token);
     unsigned char *sig = sl_arena_alloc(arena, 3 * sig_len / 4 + 3);
-    long got = b64url_decode(dot2 + 1, sig_len, sig);
+    long got = sl_base64_decode_as(dot2 + 1, sig_len, sig, SL_BASE64_JWS);
     if (!verify_signature(key, token, (size_t)(dot2 - token), sig, got)) {
         return sl_error_set(err, SL_REJECT, "bad_signature", "the token signature is not valid");
     }

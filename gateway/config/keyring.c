@@ -14,6 +14,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "core/base64.h"
+
 static const char *const jwa_names[SL_JWA__COUNT] = {"HS256", "HS384", "HS512", "RS256", "RS384",
                                                      "RS512", "ES256", "ES384", "ES512"};
 
@@ -377,32 +379,13 @@ static sl_status_t load_keys_file(const char *path, ring_t *r, sl_error_t *err) 
 
 /* --- auth.jwks_file -------------------------------------------------------------------------- */
 
+/* A JWK member (RFC 7518 §6: base64url, no padding) as a big-endian number; NULL when it is
+ * not base64url or empty. */
 static BIGNUM *b64url_bn(const char *s) {
     size_t n = strlen(s);
-    unsigned char *buf = malloc(n + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-                : c >= 'a' && c <= 'z' ? c - 'a' + 26
-                : c >= '0' && c <= '9' ? c - '0' + 52
-                : c == '-'             ? 62
-                : c == '_'             ? 63
-                                       : -1;
-        if (v < 0) {
-            free(buf);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    BIGNUM *bn = o > 0 ? BN_bin2bn(buf, (int)o, NULL) : NULL;
+    uint8_t *buf = malloc(n / 4 * 3 + 3);
+    long len = sl_base64_decode_as(s, n, buf, SL_BASE64_URL | SL_BASE64_NOPAD);
+    BIGNUM *bn = len > 0 ? BN_bin2bn(buf, (int)len, NULL) : NULL;
     free(buf);
     return bn;
 }

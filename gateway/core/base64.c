@@ -1,32 +1,42 @@
 #include "core/base64.h"
 
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char std_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void sl_base64_encode(sl_buf_t *out, const uint8_t *data, size_t n) {
+void sl_base64_encode_as(sl_buf_t *out, const uint8_t *data, size_t n, unsigned mode) {
+    const char *a = (mode & SL_BASE64_URL) != 0 ? url_alphabet : std_alphabet;
     char quad[4];
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
-        quad[0] = alphabet[v >> 18];
-        quad[1] = alphabet[(v >> 12) & 63];
-        quad[2] = alphabet[(v >> 6) & 63];
-        quad[3] = alphabet[v & 63];
+        quad[0] = a[v >> 18];
+        quad[1] = a[(v >> 12) & 63];
+        quad[2] = a[(v >> 6) & 63];
+        quad[3] = a[v & 63];
         sl_buf_append(out, quad, 4);
     }
     if (i < n) {
-        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < n ? (uint32_t)data[i + 1] << 8 : 0);
-        quad[0] = alphabet[v >> 18];
-        quad[1] = alphabet[(v >> 12) & 63];
+        int two = i + 1 < n;
+        uint32_t v = (uint32_t)data[i] << 16 | (two ? (uint32_t)data[i + 1] << 8 : 0);
+        quad[0] = a[v >> 18];
+        quad[1] = a[(v >> 12) & 63];
         quad[2] = '=';
-        if (i + 1 < n) {
-            quad[2] = alphabet[(v >> 6) & 63];
+        if (two) {
+            quad[2] = a[(v >> 6) & 63];
         }
         quad[3] = '=';
-        sl_buf_append(out, quad, 4);
+        size_t len = (mode & SL_BASE64_NOPAD) != 0 ? (two ? 3 : 2) : 4;
+        sl_buf_append(out, quad, len);
     }
 }
 
-static int value_of(char c) {
+void sl_base64_encode(sl_buf_t *out, const uint8_t *data, size_t n) {
+    sl_base64_encode_as(out, data, n, SL_BASE64_STD);
+}
+
+static int value_of(char c, unsigned mode) {
     if (c >= 'A' && c <= 'Z') {
         return c - 'A';
     }
@@ -36,18 +46,20 @@ static int value_of(char c) {
     if (c >= '0' && c <= '9') {
         return c - '0' + 52;
     }
-    if (c == '+' || c == '-') {
-        return 62;
+    if ((mode & SL_BASE64_STD) != 0 && (c == '+' || c == '/')) {
+        return c == '+' ? 62 : 63;
     }
-    if (c == '/' || c == '_') {
-        return 63;
+    if ((mode & SL_BASE64_URL) != 0 && (c == '-' || c == '_')) {
+        return c == '-' ? 62 : 63;
     }
     return -1;
 }
 
-long sl_base64_decode(const char *s, size_t n, uint8_t *out) {
-    while (n > 0 && s[n - 1] == '=') {
-        n--;
+long sl_base64_decode_as(const char *s, size_t n, uint8_t *out, unsigned mode) {
+    if ((mode & SL_BASE64_NOPAD) == 0) {
+        while (n > 0 && s[n - 1] == '=') {
+            n--;
+        }
     }
     if (n % 4 == 1) {
         return -1;
@@ -56,7 +68,7 @@ long sl_base64_decode(const char *s, size_t n, uint8_t *out) {
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = value_of(s[i]);
+        int v = value_of(s[i], mode);
         if (v < 0) {
             return -1;
         }
@@ -67,5 +79,12 @@ long sl_base64_decode(const char *s, size_t n, uint8_t *out) {
             out[len++] = (uint8_t)(acc >> bits);
         }
     }
+    if ((mode & SL_BASE64_CANONICAL) != 0 && bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+        return -1;
+    }
     return len;
+}
+
+long sl_base64_decode(const char *s, size_t n, uint8_t *out) {
+    return sl_base64_decode_as(s, n, out, SL_BASE64_ANY);
 }

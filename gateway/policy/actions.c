@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/base64.h"
 #include "core/num.h"
 
 /* --- hmac ------------------------------------------------------------------------------------ */
@@ -31,29 +32,6 @@ static bool key_id_ok(const char *id) {
     return n > 0;
 }
 
-/* RFC 4648 section 5, without padding. */
-static void base64url(const uint8_t *p, size_t n, sl_buf_t *out) {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char o[4];
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        o[0] = a[v >> 18];
-        o[1] = a[(v >> 12) & 63];
-        o[2] = a[(v >> 6) & 63];
-        o[3] = a[v & 63];
-        sl_buf_append(out, o, 4);
-    }
-    if (i < n) {
-        bool two = i + 1 < n;
-        uint32_t v = (uint32_t)p[i] << 16 | (two ? (uint32_t)p[i + 1] << 8 : 0);
-        o[0] = a[v >> 18];
-        o[1] = a[(v >> 12) & 63];
-        o[2] = a[(v >> 6) & 63];
-        sl_buf_append(out, o, two ? 3 : 2);
-    }
-}
-
 sl_status_t sl_redact_hmac(const uint8_t *key, size_t key_len, const char *key_id, const char *in,
                            size_t n, sl_buf_t *out) {
     if (key == NULL || key_len < SL_REDACT_HMAC_MIN_KEY || key_len > INT_MAX ||
@@ -68,7 +46,7 @@ sl_status_t sl_redact_hmac(const uint8_t *key, size_t key_len, const char *key_i
     }
     sl_buf_puts(out, key_id);
     sl_buf_append(out, ":", 1);
-    base64url(mac, 16, out);
+    sl_base64_encode_as(out, mac, 16, SL_BASE64_URL | SL_BASE64_NOPAD);
     return SL_OK;
 }
 
@@ -139,7 +117,7 @@ sl_status_t sl_hmac_redact(const sl_hmac_t *h, const char *in, size_t n, sl_buf_
     }
     sl_buf_puts(out, h->key_id);
     sl_buf_append(out, ":", 1);
-    base64url(mac, 16, out);
+    sl_base64_encode_as(out, mac, 16, SL_BASE64_URL | SL_BASE64_NOPAD);
     return SL_OK;
 }
 

@@ -419,6 +419,30 @@ Test(auth, malformed_base64) {
     expect_reject("e.e30.sig", "token_malformed");
 }
 
+/* A last character with non-zero unused bits decodes to the same bytes; JWS segments refuse it,
+ * so every token has one spelling. */
+Test(auth, non_canonical_base64) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *tok = claims_token(VALID_CLAIMS);
+    expect_ok(tok);
+    /* The signature: 32 bytes in 43 characters, the last one's 2 low bits unused. */
+    char *last = tok + strlen(tok) - 1;
+    int v = (int)(strchr(a, *last) - a);
+    cr_assert(eq(int, v & 3, 0));
+    *last = a[v | 1];
+    expect_reject(tok, "bad_signature");
+    free(tok);
+    /* The header: 16 bytes in 22 characters, 4 bits unused. */
+    tok = t_jwt("{\"alg\":\"HS256\"} ", "{" VALID_CLAIMS "}", "SHA256", SECRET);
+    expect_ok(tok);
+    last = strchr(tok, '.') - 1;
+    v = (int)(strchr(a, *last) - a);
+    cr_assert(eq(int, v & 15, 0));
+    *last = a[v | 8];
+    expect_reject(tok, "token_malformed");
+    free(tok);
+}
+
 Test(auth, segments_not_json) {
     char *h = t_b64url("not json", 8);
     char tok[256];

@@ -427,6 +427,13 @@ Test(keyring, jwks_bad_key_material) {
                       "config_wrong_value", "2048");
     expect_jwks_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"n\":\"!!\",\"e\":\"AQAB\"}]}",
                       "config_wrong_value", "base64url");
+    /* Padding is not base64url as JWK writes it; nor is a lone last character. */
+    expect_jwks_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"n\":\"" P256_X "=\","
+                      "\"e\":\"AQAB\"}]}",
+                      "config_wrong_value", "base64url");
+    expect_jwks_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"a\",\"n\":\"" P256_X P256_Y "\","
+                      "\"e\":\"AQABA\"}]}",
+                      "config_wrong_value", "base64url");
     expect_jwks_error("{\"keys\":[{\"kty\":\"EC\",\"kid\":\"a\",\"crv\":\"P-256\"}]}",
                       "config_wrong_value", "x and y");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/keytpl.h"
 #include "core/log.h"
 
 static const sl_cfg_key_t *find_key(const char *key) {
@@ -179,6 +180,7 @@ static void config_free(sl_config_t *cfg) {
     }
     free(cfg->auth_key);
     sl_keyring_free(cfg->keyring);
+    sl_keying_free(cfg->keying);
     free(cfg->source);
     free(cfg);
 }
@@ -379,6 +381,66 @@ sl_status_t sl_config_load_keyring(sl_config_t *cfg, sl_error_t *err) {
     return SL_OK;
 }
 
+/* Replaces every "{stage}" of *topic with stage (a new string). */
+static void substitute_stage(char **topic, const char *stage) {
+    const char *at;
+    while ((at = strstr(*topic, "{stage}")) != NULL) {
+        size_t pre = (size_t)(at - *topic), sl = strlen(stage), rest = strlen(at + 7);
+        char *t = malloc(pre + sl + rest + 1);
+        if (t == NULL) {
+            abort();
+        }
+        memcpy(t, *topic, pre);
+        memcpy(t + pre, stage, sl);
+        memcpy(t + pre + sl, at + 7, rest + 1);
+        free(*topic);
+        *topic = t;
+    }
+}
+
+/* Topic names: `{stage}` is replaced here by the stage's name; `{tenant}` (stage topics and
+ * dead_letter only) stays, for the route stage to fill per request. */
+static sl_status_t validate_topics(sl_config_t *cfg, sl_error_t *err) {
+    char **stage_topics[] = {&cfg->topics.raw,      &cfg->topics.identity,
+                             &cfg->topics.consent,  &cfg->topics.decisions,
+                             &cfg->topics.outcomes, &cfg->topics.dead_letter};
+    static const char *const stage_names[] = {"raw",       "identity", "consent",
+                                              "decisions", "outcomes", "dead-letter"};
+    for (size_t i = 0; i < sizeof(stage_topics) / sizeof(stage_topics[0]); i++) {
+        substitute_stage(stage_topics[i], stage_names[i]);
+    }
+    const char *topics[SL_CFG_NTOPICS], *names[SL_CFG_NTOPICS];
+    size_t ntopics = sl_config_topics(cfg, names, topics);
+    for (size_t i = 0; i < ntopics; i++) {
+        if (topics[i][0] == '\0' && strcmp(names[i], "dead_letter") == 0) {
+            continue; /* no dead-letter topic: invalid events are only answered */
+        }
+        /* Checked with {tenant} as one letter: tenants are checked where they are filled in. */
+        char probe[256];
+        size_t tl = 0;
+        bool tenant_ok = i < 6;
+        for (const char *t = topics[i]; *t != '\0' && tl < sizeof(probe) - 1;) {
+            if (tenant_ok && strncmp(t, "{tenant}", 8) == 0) {
+                probe[tl++] = 't';
+                t += 8;
+            } else {
+                probe[tl++] = *t++;
+            }
+        }
+        probe[tl] = '\0';
+        if (tl == 0 || tl > 249 ||
+            strspn(probe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                tl) {
+            return sl_error_set(err, SL_REJECT, "config_wrong_value",
+                                "topics.%s: \"%s\" is not a valid Kafka topic name%s", names[i],
+                                topics[i],
+                                i < 6 ? " (templates may use {tenant} and {stage})"
+                                      : " (this topic cannot be a template)");
+        }
+    }
+    return SL_OK;
+}
+
 static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (cfg->auth.secret[0] != '\0' && cfg->auth.secret_file[0] != '\0') {
         return sl_error_set(err, SL_REJECT, "config_conflict",
@@ -423,17 +485,20 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (cfg->auth.tenant_claim[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "auth.tenant_claim: empty");
     }
-    const char *topics[SL_CFG_NTOPICS], *names[SL_CFG_NTOPICS];
-    size_t ntopics = sl_config_topics(cfg, names, topics);
-    for (size_t i = 0; i < ntopics; i++) {
-        size_t tl = strlen(topics[i]);
-        if (tl == 0 || tl > 249 ||
-            strspn(topics[i],
-                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != tl) {
-            return sl_error_set(err, SL_REJECT, "config_wrong_value",
-                                "topics.%s: \"%s\" is not a valid Kafka topic name", names[i],
-                                topics[i]);
-        }
+    sl_status_t trc = validate_topics(cfg, err);
+    if (trc != SL_OK) {
+        return trc;
+    }
+    const char *stage_keys[6] = {"",
+                                 cfg->keys.raw,
+                                 cfg->keys.identity,
+                                 cfg->keys.consent,
+                                 cfg->keys.decisions,
+                                 cfg->keys.outcomes};
+    sl_status_t kerr =
+        sl_keying_build(stage_keys, cfg->keys.types, cfg->keys.hot, &cfg->keying, err);
+    if (kerr != SL_OK) {
+        return kerr;
     }
     for (int i = 0; i < 2; i++) {
         const char *addr = i == 0 ? cfg->listen.http : cfg->listen.admin;

@@ -35,6 +35,7 @@ typedef struct sl_config {
         int64_t queue_max_bytes;
         char *compression;
         int64_t health_interval_ms;
+        char *timestamp; /* "received" | "event" */
     } kafka;
     struct {
         char *raw;
@@ -65,7 +66,21 @@ typedef struct sl_config {
         int64_t subject_rate;
         int64_t subject_burst;
         int64_t rate_limit_keys;
+        int64_t inflight_bytes; /* request bodies admitted and not yet answered */
     } limits;
+    struct { /* key templates (config/keytpl.h) */
+        char *raw;
+        char *identity;
+        char *consent;
+        char *decisions;
+        char *outcomes;
+        char *types;   /* "type=template ..." */
+        char *missing; /* "random" | "reject" */
+        char *hot;     /* keys always spread */
+        int64_t hot_rate;
+        int64_t hot_spread;
+        int64_t hot_hold_ms;
+    } keys;
     struct {
         int64_t threads;
         int64_t max_connections;
@@ -114,6 +129,8 @@ typedef struct sl_config {
     char *auth_key;
     size_t auth_key_len;
     sl_keyring_t *keyring;
+    /* Derived at validation: the compiled key templates. */
+    struct sl_keying *keying;
 } sl_config_t;
 
 typedef enum {

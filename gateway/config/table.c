@@ -6,6 +6,7 @@
 
 #define OFF(field) offsetof(sl_config_t, field)
 #define NOLIM 0, 0
+#define KEY_DEFAULT "{tenant}:{user_id|anonymous_id|device_id}"
 
 static const sl_cfg_key_t keys[] = {
     {"listen.http", SL_CFG_STRING, OFF(listen.http), "127.0.0.1:8080", NOLIM, NULL, SL_CFG_RESTART,
@@ -42,9 +43,17 @@ static const sl_cfg_key_t keys[] = {
     {"kafka.health_interval", SL_CFG_DURATION, OFF(kafka.health_interval_ms), "1s", 100, 60000,
      NULL, SL_CFG_RESTART,
      "How often the broker connection and the stage topics are checked for /readyz."},
+    {"kafka.timestamp", SL_CFG_ENUM, OFF(kafka.timestamp), "received", NOLIM, "received|event", 0,
+     "Kafka timestamp of each message: `received` (when sluice received the batch) or `event` "
+     "(the event's occurred_at, for consumers that window by event time). Both times are in "
+     "the headers either way (received_at, occurred_at), with the batch's sent_at."},
 
     {"topics.raw", SL_CFG_STRING, OFF(topics.raw), "sluice.raw", NOLIM, NULL, SL_CFG_RESTART,
-     "Topic of the raw behaviour stage."},
+     "Topic of the raw behaviour stage. Every stage topic (and topics.dead_letter) may be a "
+     "template: `{stage}` is the stage's name, `{tenant}` the token's tenant (e.g. "
+     "`{tenant}.events.{stage}`). Topics with {tenant} are not checked at start: create them "
+     "before their tenant sends (events of a missing one wait for kafka.delivery_timeout and "
+     "are answered retryable, unless the brokers create topics on first use)."},
     {"topics.identity", SL_CFG_STRING, OFF(topics.identity), "sluice.identity", NOLIM, NULL,
      SL_CFG_RESTART, "Topic of the identity stage."},
     {"topics.consent", SL_CFG_STRING, OFF(topics.consent), "sluice.consent", NOLIM, NULL,
@@ -54,7 +63,12 @@ static const sl_cfg_key_t keys[] = {
     {"topics.outcomes", SL_CFG_STRING, OFF(topics.outcomes), "sluice.outcomes", NOLIM, NULL,
      SL_CFG_RESTART, "Topic of the outcomes stage (what happened next)."},
     {"topics.dead_letter", SL_CFG_STRING, OFF(topics.dead_letter), "sluice.dead-letter", NOLIM,
-     NULL, SL_CFG_RESTART, "Topic for rejected events."},
+     NULL, SL_CFG_RESTART,
+     "Topic for invalid events (on by default): each one the stages reject, redacted by the "
+     "privacy policy like every other topic (members no contract declares are left out, kept "
+     "strings scrubbed), keyed by tenant, with headers dead_letter_code, dead_letter_reason "
+     "(value excerpts taken out), batch_id and batch_index. Empty: invalid events are only "
+     "answered. The stage topics' templates apply ({tenant})."},
     {"topics.privacy", SL_CFG_STRING, OFF(topics.privacy), "sluice.privacy", NOLIM, NULL,
      SL_CFG_RESTART,
      "Topic of erasure requests (POST /v1/privacy/erasure), keyed by the erased subject, for the "
@@ -120,6 +134,54 @@ static const sl_cfg_key_t keys[] = {
      "Most tenants and subjects the rate limits track at once (about 60 bytes each, reserved at "
      "start). When more are active, the one idle longest is forgotten and starts again with a "
      "full burst."},
+    {"limits.inflight_bytes", SL_CFG_SIZE, OFF(limits.inflight_bytes), "256MiB", 65536,
+     (int64_t)64 * 1024 * 1024 * 1024, NULL, 0,
+     "Memory budget of requests in flight: the bytes of the request bodies (and what decoding "
+     "them took) admitted and not yet answered. A request that would go over it is refused "
+     "with 503 `overloaded` and Retry-After before its body is read (when it has a "
+     "Content-Length) or decoded, so a slow broker slows clients down instead of growing "
+     "memory. The sink's own queue is bounded by kafka.queue_max_bytes."},
+
+    {"keys.raw", SL_CFG_STRING, OFF(keys.raw), KEY_DEFAULT, NOLIM, NULL, 0,
+     "Message key template of the raw stage. Literal text and groups in braces; a group lists "
+     "alternatives separated by `|` and the first one the event has (a non-empty string or a "
+     "number) is used: `tenant`, `stage`, `type`, `event_id`, `user_id`, `anonymous_id`, "
+     "`session_id`, `device_id`, `account_id` or `properties.<field>`. Field values are "
+     "redacted by the privacy policy like the field itself (an hmac'd user_id keys by its "
+     "pseudonym). The default keys every stage by user, so one user's events are in order on "
+     "one partition and the stages co-partition. Empty: no key. See docs/keys.md."},
+    {"keys.identity", SL_CFG_STRING, OFF(keys.identity), KEY_DEFAULT, NOLIM, NULL, 0,
+     "Message key template of the identity stage (see keys.raw)."},
+    {"keys.consent", SL_CFG_STRING, OFF(keys.consent), KEY_DEFAULT, NOLIM, NULL, 0,
+     "Message key template of the consent stage (see keys.raw); keyed by user, compaction keeps "
+     "each user's latest choice."},
+    {"keys.decisions", SL_CFG_STRING, OFF(keys.decisions), KEY_DEFAULT, NOLIM, NULL, 0,
+     "Message key template of the decisions stage (see keys.raw)."},
+    {"keys.outcomes", SL_CFG_STRING, OFF(keys.outcomes), KEY_DEFAULT, NOLIM, NULL, 0,
+     "Message key template of the outcomes stage (see keys.raw)."},
+    {"keys.types", SL_CFG_STRING, OFF(keys.types), "", NOLIM, NULL, 0,
+     "Per event type templates overriding their stage's, whitespace-separated `type=template`, "
+     "e.g. `add_to_cart={tenant}:{properties.cart_id} "
+     "checkout_step={tenant}:{properties.cart_id}`."},
+    {"keys.missing", SL_CFG_ENUM, OFF(keys.missing), "random", NOLIM, "random|reject", 0,
+     "An event none of whose alternatives of a group is set: `random` produces it with a key "
+     "drawn from its event_id (spread evenly, stable across retries) and the header "
+     "key_source=random; `reject` answers it invalid with code `key_missing` (it goes to the "
+     "dead-letter topic)."},
+    {"keys.hot", SL_CFG_STRING, OFF(keys.hot), "", NOLIM, NULL, 0,
+     "Keys (as produced, after redaction) always spread over keys.hot_spread sub-keys, "
+     "whitespace-separated. A spread event's key is `<key>#<n>` and its headers original_key and "
+     "key_spread (`n/N`) let consumers merge the parts back."},
+    {"keys.hot_rate", SL_CFG_INT, OFF(keys.hot_rate), "0", 0, 100000000, NULL, 0,
+     "Events per second above which a key is detected hot and spread like keys.hot for "
+     "keys.hot_hold; 0 turns detection off. Spreading gives up the key's order across its "
+     "sub-keys, so it is off by default."},
+    {"keys.hot_spread", SL_CFG_INT, OFF(keys.hot_spread), "8", 2, 1024, NULL, 0,
+     "Sub-keys a hot key is spread over. Each event picks one by its event_id, so a retry "
+     "lands on the same partition."},
+    {"keys.hot_hold", SL_CFG_DURATION, OFF(keys.hot_hold_ms), "60s", 1000, 86400000, NULL, 0,
+     "How long a key detected hot stays spread after its rate was last seen above "
+     "keys.hot_rate."},
 
     {"http.threads", SL_CFG_INT, OFF(http.threads), "0", 0, 256, NULL, SL_CFG_RESTART,
      "I/O threads of the public listener; 0 means one per CPU."},

@@ -1,8 +1,10 @@
 #include "metrics/metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static const int codes[] = {200, 202, 204, 207, 400, 401, 403, 404,
@@ -61,6 +63,135 @@ static atomic_uint_fast64_t dedupe_entries, dedupe_evictions;
 void sl_metrics_dedupe(uint64_t entries, uint64_t evictions) {
     atomic_store_explicit(&dedupe_entries, entries, memory_order_relaxed);
     atomic_store_explicit(&dedupe_evictions, evictions, memory_order_relaxed);
+}
+
+static atomic_uint_fast64_t keys_spread, keys_random, dead_letters[2];
+static atomic_int_fast64_t inflight_bytes;
+static pthread_mutex_t hot_lock = PTHREAD_MUTEX_INITIALIZER;
+static char hot_keys[SL_METRICS_HOT_KEYS][128];
+static uint64_t hot_events[SL_METRICS_HOT_KEYS];
+static size_t n_hot;
+
+void sl_metrics_keys(uint64_t spread, uint64_t random) {
+    atomic_fetch_add_explicit(&keys_spread, spread, memory_order_relaxed);
+    atomic_fetch_add_explicit(&keys_random, random, memory_order_relaxed);
+}
+
+void sl_metrics_hot_keys(const char *const *keys, const uint64_t *spread_events, size_t n) {
+    pthread_mutex_lock(&hot_lock);
+    n_hot = n < SL_METRICS_HOT_KEYS ? n : SL_METRICS_HOT_KEYS;
+    for (size_t i = 0; i < n_hot; i++) {
+        snprintf(hot_keys[i], sizeof(hot_keys[i]), "%s", keys[i]);
+        hot_events[i] = spread_events[i];
+    }
+    pthread_mutex_unlock(&hot_lock);
+}
+
+/* Upper bounds in milliseconds of the signal age histogram. */
+static const int64_t age_bounds_ms[] = {100,   250,   500,    1000,   2500,    5000,     10000,
+                                        30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
+#define NAGE (sizeof(age_bounds_ms) / sizeof(age_bounds_ms[0]))
+static atomic_uint_fast64_t age_buckets[NAGE + 1];
+static atomic_uint_fast64_t age_sum_ms, age_count;
+
+void sl_metrics_signal_age(int64_t age_ms) {
+    if (age_ms < 0) {
+        age_ms = 0;
+    }
+    size_t b = 0;
+    while (b < NAGE && age_ms > age_bounds_ms[b]) {
+        b++;
+    }
+    atomic_fetch_add_explicit(&age_buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&age_sum_ms, (uint64_t)age_ms, memory_order_relaxed);
+    atomic_fetch_add_explicit(&age_count, 1, memory_order_relaxed);
+}
+
+void sl_metrics_dead_letter(bool delivered) {
+    atomic_fetch_add_explicit(&dead_letters[delivered ? 1 : 0], 1, memory_order_relaxed);
+}
+
+uint64_t sl_metrics_dead_letter_value(bool delivered) {
+    return atomic_load(&dead_letters[delivered ? 1 : 0]);
+}
+
+void sl_metrics_inflight_bytes(int64_t bytes) {
+    atomic_store_explicit(&inflight_bytes, bytes, memory_order_relaxed);
+}
+
+/* A label value: backslash, quote and newline escaped. */
+static void label_value(sl_buf_t *out, const char *s) {
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"') {
+            sl_buf_append(out, "\\", 1);
+            sl_buf_append(out, s, 1);
+        } else if (*s == '\n') {
+            sl_buf_puts(out, "\\n");
+        } else {
+            sl_buf_append(out, s, 1);
+        }
+    }
+}
+
+static void render_keys(sl_buf_t *out) {
+    sl_buf_puts(out, "# HELP sluice_signal_age_seconds Age of each produced event at ingest: "
+                     "received_at - occurred_at (a client clock ahead counts 0).\n"
+                     "# TYPE sluice_signal_age_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= NAGE; b++) {
+        cum += atomic_load(&age_buckets[b]);
+        if (b < NAGE) {
+            sl_buf_printf(out, "sluice_signal_age_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)age_bounds_ms[b] / 1e3, (unsigned long long)cum);
+        } else {
+            sl_buf_printf(out, "sluice_signal_age_seconds_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
+        }
+    }
+    sl_buf_printf(out, "sluice_signal_age_seconds_sum %.3f\n",
+                  (double)atomic_load(&age_sum_ms) / 1e3);
+    sl_buf_printf(out, "sluice_signal_age_seconds_count %llu\n",
+                  (unsigned long long)atomic_load(&age_count));
+    sl_buf_printf(out,
+                  "# HELP sluice_keys_spread_events_total Events whose hot key was spread over "
+                  "keys.hot_spread sub-keys.\n"
+                  "# TYPE sluice_keys_spread_events_total counter\n"
+                  "sluice_keys_spread_events_total %llu\n"
+                  "# HELP sluice_keys_random_events_total Events produced with a random key: "
+                  "none of their key template's components was set (keys.missing).\n"
+                  "# TYPE sluice_keys_random_events_total counter\n"
+                  "sluice_keys_random_events_total %llu\n",
+                  (unsigned long long)atomic_load(&keys_spread),
+                  (unsigned long long)atomic_load(&keys_random));
+    pthread_mutex_lock(&hot_lock);
+    sl_buf_printf(out,
+                  "# HELP sluice_hot_keys Keys spread now (keys.hot and those detected over "
+                  "keys.hot_rate).\n"
+                  "# TYPE sluice_hot_keys gauge\n"
+                  "sluice_hot_keys %zu\n"
+                  "# HELP sluice_hot_key_spread_events_total Events spread per hot key (the first "
+                  "%d), since the key became hot.\n"
+                  "# TYPE sluice_hot_key_spread_events_total counter\n",
+                  n_hot, SL_METRICS_HOT_KEYS);
+    for (size_t i = 0; i < n_hot; i++) {
+        sl_buf_puts(out, "sluice_hot_key_spread_events_total{key=\"");
+        label_value(out, hot_keys[i]);
+        sl_buf_printf(out, "\"} %llu\n", (unsigned long long)hot_events[i]);
+    }
+    pthread_mutex_unlock(&hot_lock);
+    sl_buf_printf(out,
+                  "# HELP sluice_dead_letter_events_total Invalid events produced to "
+                  "topics.dead_letter, by delivery result.\n"
+                  "# TYPE sluice_dead_letter_events_total counter\n"
+                  "sluice_dead_letter_events_total{result=\"delivered\"} %llu\n"
+                  "sluice_dead_letter_events_total{result=\"failed\"} %llu\n"
+                  "# HELP sluice_inflight_bytes Bytes held by requests in flight "
+                  "(limits.inflight_bytes).\n"
+                  "# TYPE sluice_inflight_bytes gauge\n"
+                  "sluice_inflight_bytes %lld\n",
+                  (unsigned long long)atomic_load(&dead_letters[1]),
+                  (unsigned long long)atomic_load(&dead_letters[0]),
+                  (long long)atomic_load(&inflight_bytes));
 }
 
 void sl_metrics_fault(const char *code) {
@@ -188,6 +319,7 @@ void sl_metrics_render(sl_buf_t *out) {
                   "sluice_dedupe_evictions_total %llu\n",
                   (unsigned long long)atomic_load(&dedupe_entries),
                   (unsigned long long)atomic_load(&dedupe_evictions));
+    render_keys(out);
     sl_buf_puts(out, "# HELP sluice_request_faults_total Requests refused as a whole, by reason "
                      "code (bad_signature, rate_limited, too_many_events, ...).\n"
                      "# TYPE sluice_request_faults_total counter\n");

@@ -35,6 +35,23 @@ int64_t sl_metrics_inflight(void);
 void sl_metrics_set_ready(int ready);
 void sl_metrics_config_reload(int ok);
 
+/* Keys (pipeline/hotkeys.h): events whose key was spread (keys.hot, keys.hot_rate), events
+ * given a random key (keys.missing=random), and the keys hot now with the events each had
+ * spread (replaces the previous list; at most SL_METRICS_HOT_KEYS are kept). */
+#define SL_METRICS_HOT_KEYS 32
+void sl_metrics_keys(uint64_t spread, uint64_t random);
+void sl_metrics_hot_keys(const char *const *keys, const uint64_t *spread_events, size_t n);
+
+/* Signal age at ingest: received_at - occurred_at of a produced event (negative: 0). */
+void sl_metrics_signal_age(int64_t age_ms);
+
+/* Dead-letter records (pipeline/deadletter.c) by delivery result. */
+void sl_metrics_dead_letter(bool delivered);
+uint64_t sl_metrics_dead_letter_value(bool delivered);
+
+/* Bytes held by requests in flight (limits.inflight_bytes). */
+void sl_metrics_inflight_bytes(int64_t bytes);
+
 /* Appends the whole exposition to out. */
 void sl_metrics_render(sl_buf_t *out);
 

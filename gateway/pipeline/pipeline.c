@@ -13,6 +13,7 @@
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
 #include "pipeline/dedupe.h"
+#include "pipeline/hotkeys.h"
 #include "policy/policy.h"
 #include "sink/suppression.h"
 
@@ -27,6 +28,8 @@ struct sl_pipeline {
     sl_token_cache_t *tokens;      /* verified tokens (auth.token_cache_entries) */
     sl_suppression_t *suppression; /* borrowed from the server; NULL: none */
     sl_dedupe_t *dedupe;           /* ids accepted lately (dedupe.max_entries) */
+    sl_hotkeys_t *hot;             /* keys' event rates (keys.hot_rate) */
+    atomic_int_fast64_t inflight;  /* bytes of requests admitted, not yet completed */
 };
 
 /* The default of limits.rate_limit_keys, for a pipeline made before any config is published. */
@@ -46,6 +49,7 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
     pl->tokens = sl_token_cache_new(cfg != NULL ? (size_t)cfg->auth.token_cache_entries : 0);
     /* dedupe.max_entries, a restart key, likewise (its default when no config is published). */
     pl->dedupe = sl_dedupe_new(cfg != NULL ? (size_t)cfg->dedupe.max_entries : 1000000);
+    pl->hot = sl_hotkeys_new(4096);
     sl_config_unref(cfg);
     return pl;
 }
@@ -60,6 +64,7 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
     sl_ratelimit_free(pl->limiter);
     sl_token_cache_free(pl->tokens);
     sl_dedupe_free(pl->dedupe);
+    sl_hotkeys_free(pl->hot);
     pthread_mutex_destroy(&pl->lock);
     free(pl);
 }
@@ -136,6 +141,41 @@ void sl_pipeline_set_draining(sl_pipeline_t *pl) {
 
 bool sl_pipeline_draining(const sl_pipeline_t *pl) {
     return atomic_load(&pl->draining);
+}
+
+bool sl_pipeline_admits(sl_pipeline_t *pl, const sl_config_t *cfg, int64_t bytes, char *why,
+                        size_t why_len) {
+    int64_t held = atomic_load_explicit(&pl->inflight, memory_order_relaxed);
+    /* A request alone is always taken, whatever its size (limits.max_body_bytes bounds it). */
+    if (held == 0 || held + bytes <= cfg->limits.inflight_bytes) {
+        return true;
+    }
+    snprintf(why, why_len,
+             "requests in flight hold %lld bytes; %lld more would go over limits.inflight_bytes "
+             "(%lld): retry after Retry-After",
+             (long long)held, (long long)bytes, (long long)cfg->limits.inflight_bytes);
+    return false;
+}
+
+/* The request's body against limits.inflight_bytes: counted until on_complete, or refused. */
+static sl_status_t stage_admit(sl_request_t *req) {
+    sl_pipeline_t *pl = req->pipeline;
+    if (pl == NULL) {
+        return SL_OK;
+    }
+    int64_t need = (int64_t)req->body_len;
+    int64_t held = atomic_fetch_add(&pl->inflight, need) + need;
+    if (held > req->cfg->limits.inflight_bytes && held != need) {
+        atomic_fetch_sub(&pl->inflight, need);
+        return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "overloaded",
+                               "requests in flight hold %lld bytes; this one (%lld) would go over "
+                               "limits.inflight_bytes (%lld): retry after Retry-After",
+                               (long long)(held - need), (long long)need,
+                               (long long)req->cfg->limits.inflight_bytes);
+    }
+    req->admitted = need;
+    sl_metrics_inflight_bytes(held);
+    return SL_OK;
 }
 
 /* Authorization: a token that may write nothing is refused as a whole (403). */
@@ -296,37 +336,36 @@ static sl_status_t stage_suppress(sl_request_t *req) {
     return SL_OK;
 }
 
-/* Placeholder keying until per-stage key templates: user_id, else anonymous_id. */
 static sl_status_t stage_key(sl_request_t *req) {
-    for (size_t i = 0; i < req->n_events; i++) {
-        sl_event_t *ev = &req->events[i];
-        if (ev->outcome != SL_OUT_PENDING) {
-            continue;
-        }
-        const char *names[] = {"user_id", "anonymous_id"};
-        for (size_t k = 0; k < 2 && ev->key == NULL; k++) {
-            int64_t v = sl_doc_field(&req->doc, ev->node, names[k]);
-            if (v >= 0 && req->doc.nodes[v].type == SL_JSON_STRING && req->doc.nodes[v].len > 0) {
-                /* The key is part of what reaches the topic: the policy redacts it like the
-                 * field (an HMAC-pseudonymized user_id still keys every event of one user
-                 * to one partition). */
-                const char *raw;
-                size_t raw_len;
-                sl_json_str(&req->doc, (uint32_t)v, req->arena, &raw, &raw_len);
-                sl_buf_t key;
-                sl_buf_init(&key, req->arena, raw_len + 32);
-                if (sl_privacy_key(req, ev, names[k], raw, raw_len, &key)) {
-                    ev->key = key.data;
-                    ev->key_len = key.len;
-                }
-            }
-        }
-    }
-    return SL_OK;
+    return sl_key_stage(req->pipeline != NULL ? req->pipeline->hot : NULL, req);
 }
 
-/* Event type -> stage (declared by its contract) -> the stage's topic. Without contracts every
- * event goes to the raw stage. */
+const char *sl_route_topic(sl_request_t *req, const char *tpl) {
+    const char *at = strstr(tpl, "{tenant}");
+    if (at == NULL) {
+        return tpl;
+    }
+    const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    size_t tl = strlen(tenant);
+    if (tl == 0 ||
+        strspn(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != tl) {
+        return NULL;
+    }
+    sl_buf_t t;
+    sl_buf_init(&t, req->arena, strlen(tpl) + tl);
+    for (const char *p = tpl; *p != '\0';) {
+        if (strncmp(p, "{tenant}", 8) == 0) {
+            sl_buf_append(&t, tenant, tl);
+            p += 8;
+        } else {
+            sl_buf_append(&t, p++, 1);
+        }
+    }
+    return t.len <= 249 ? sl_buf_cstr(&t) : NULL;
+}
+
+/* Event type -> stage (declared by its contract) -> the stage's topic (filled with the tenant
+ * when it is a template). Without contracts every event goes to the raw stage. */
 static sl_status_t stage_route(sl_request_t *req) {
     const sl_config_t *cfg = req->cfg;
     for (size_t i = 0; i < req->n_events; i++) {
@@ -334,30 +373,37 @@ static sl_status_t stage_route(sl_request_t *req) {
         if (ev->outcome != SL_OUT_PENDING) {
             continue;
         }
-        const char *encoding;
+        const char *topic, *encoding;
         switch (ev->contract != NULL ? ev->contract->stage : SL_STAGE_RAW) {
         case SL_STAGE_IDENTITY:
-            ev->topic = cfg->topics.identity;
+            topic = cfg->topics.identity;
             encoding = cfg->encoding.identity;
             break;
         case SL_STAGE_CONSENT:
-            ev->topic = cfg->topics.consent;
+            topic = cfg->topics.consent;
             encoding = cfg->encoding.consent;
             break;
         case SL_STAGE_DECISIONS:
-            ev->topic = cfg->topics.decisions;
+            topic = cfg->topics.decisions;
             encoding = cfg->encoding.decisions;
             break;
         case SL_STAGE_OUTCOMES:
-            ev->topic = cfg->topics.outcomes;
+            topic = cfg->topics.outcomes;
             encoding = cfg->encoding.outcomes;
             break;
         default:
-            ev->topic = cfg->topics.raw;
+            topic = cfg->topics.raw;
             encoding = cfg->encoding.raw;
             break;
         }
+        ev->topic = sl_route_topic(req, topic);
         ev->protobuf = strcmp(encoding, "protobuf") == 0;
+        if (ev->topic == NULL) {
+            ev->outcome = SL_OUT_INVALID;
+            ev->code = "topic_invalid";
+            ev->message = "the tenant's name cannot be part of a Kafka topic name (topics.* "
+                          "holds {tenant}); only letters, digits, '.', '_' and '-' can";
+        }
     }
     return SL_OK;
 }
@@ -378,8 +424,18 @@ static sl_status_t stage_produce(sl_request_t *req) {
         return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "kafka_unavailable",
                                "Kafka is not reachable (%s); retry after Retry-After", why);
     }
-    char received[25];
+    /* The events the stages rejected, for the dead-letter topic once the others are queued
+     * (they come first for the producer queue's room). */
+    for (size_t i = 0; i < req->n_events; i++) {
+        req->events[i].dead_letter = req->events[i].outcome == SL_OUT_INVALID;
+    }
+    const sl_config_t *cfg = req->cfg;
+    bool event_time = strcmp(cfg->kafka.timestamp, "event") == 0;
+    char received[25], sent[25];
     sl_time_format_rfc3339(req->received_at_ms, received);
+    if (req->sent_at_ms != 0) {
+        sl_time_format_rfc3339(req->sent_at_ms, sent);
+    }
     const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
     const char *policy = req->policy != NULL ? sl_policy_version(req->policy) : "none";
     /* librdkafka copies the value (RD_KAFKA_MSG_F_COPY): one buffer serves every event. */
@@ -402,19 +458,43 @@ static sl_status_t stage_produce(sl_request_t *req) {
         const char *ctype = ev->protobuf ? "application/x-protobuf" : "application/json";
         const char *trace = NULL;
         size_t trace_len = 0;
-        int64_t ctx = sl_doc_field(&req->doc, ev->node, "context");
+        int64_t ctx = ev->value == NULL ? sl_doc_field(&req->doc, ev->node, "context") : -1;
         int64_t tp = ctx >= 0 && req->doc.nodes[ctx].type == SL_JSON_OBJECT
                          ? sl_json_get(&req->doc, (uint32_t)ctx, "traceparent")
                          : -1;
         if (tp >= 0 && req->doc.nodes[tp].type == SL_JSON_STRING && req->doc.nodes[tp].len > 0) {
             sl_json_str(&req->doc, (uint32_t)tp, req->arena, &trace, &trace_len);
         }
-        sl_header_t headers[] = {
+        char occurred[25], spread[24];
+        sl_time_format_rfc3339(ev->occurred_at_ms, occurred);
+        sl_header_t headers[16] = {
             {"event_id", ev->event_id, ev->event_id_len}, {"type", ev->type, ev->type_len},
             {"received_at", received, strlen(received)},  {"contract", contract, strlen(contract)},
             {"content_type", ctype, strlen(ctype)},       {"tenant", tenant, strlen(tenant)},
-            {"policy_version", policy, strlen(policy)},   {"traceparent", trace, trace_len},
+            {"policy_version", policy, strlen(policy)},
         };
+        size_t nh = 7;
+        if (ev->value == NULL) {
+            headers[nh++] = (sl_header_t){"occurred_at", occurred, strlen(occurred)};
+        }
+        if (req->sent_at_ms != 0) {
+            headers[nh++] = (sl_header_t){"sent_at", sent, strlen(sent)};
+        }
+        if (trace != NULL) {
+            headers[nh++] = (sl_header_t){"traceparent", trace, trace_len};
+        }
+        if (ev->key_random) {
+            headers[nh++] = (sl_header_t){"key_source", "random", 6};
+        }
+        if (ev->original_key != NULL) {
+            int n = snprintf(spread, sizeof(spread), "%u/%u", ev->spread_index, ev->spread_n);
+            headers[nh++] = (sl_header_t){"original_key", ev->original_key, ev->original_key_len};
+            headers[nh++] = (sl_header_t){"key_spread", spread, (size_t)n};
+        }
+        /* Kafka timestamps are milliseconds since the epoch, not before it. */
+        int64_t ts = event_time && ev->value == NULL && ev->occurred_at_ms > 0
+                         ? ev->occurred_at_ms
+                         : req->received_at_ms;
         sl_msg_t msg = {
             .topic = ev->topic,
             .key = ev->key,
@@ -422,8 +502,8 @@ static sl_status_t stage_produce(sl_request_t *req) {
             .value = value.data,
             .value_len = value.len,
             .headers = headers,
-            .n_headers = sizeof(headers) / sizeof(headers[0]) - (trace == NULL),
-            .timestamp_ms = req->received_at_ms,
+            .n_headers = nh,
+            .timestamp_ms = ts,
         };
         atomic_fetch_add_explicit(&req->pending, 1, memory_order_relaxed);
         sl_error_t err;
@@ -433,8 +513,11 @@ static sl_status_t stage_produce(sl_request_t *req) {
             ev->outcome = st == SL_REJECT ? SL_OUT_INVALID : SL_OUT_RETRYABLE;
             ev->code = err.code;
             ev->message = sl_arena_strndup(req->arena, err.message, strlen(err.message));
+        } else if (ev->value == NULL) {
+            sl_metrics_signal_age(req->received_at_ms - ev->occurred_at_ms);
         }
     }
+    sl_dead_letter_produce(req, pl->sink);
     return SL_OK;
 }
 
@@ -443,28 +526,27 @@ static const struct {
     sl_status_t (*run)(sl_request_t *req);
 } stages[] =
     {
-        {"auth", sl_stage_auth},
-        {"limit", sl_stage_limit},
-        {"decode", sl_stage_decode},
-        {"validate", sl_stage_validate},
-        {"contract", sl_stage_contract},
-        {"scope", stage_scope},
-        {"consent", sl_stage_consent},
-        {"suppress", stage_suppress},
-        {"key", stage_key},
-        {"route", stage_route},
-        {"dedupe", stage_dedupe},
+        {"admit", stage_admit},          {"auth", sl_stage_auth},
+        {"limit", sl_stage_limit},       {"decode", sl_stage_decode},
+        {"validate", sl_stage_validate}, {"contract", sl_stage_contract},
+        {"scope", stage_scope},          {"consent", sl_stage_consent},
+        {"suppress", stage_suppress},    {"key", stage_key},
+        {"route", stage_route},          {"dedupe", stage_dedupe},
         {"produce", stage_produce},
 },
   erasure_stages[] = {
-      {"auth", sl_stage_auth},
-      {"limit", sl_stage_limit},
-      {"erasure", sl_stage_erasure},
-      {"produce", stage_produce},
+      {"admit", stage_admit},        {"auth", sl_stage_auth},    {"limit", sl_stage_limit},
+      {"erasure", sl_stage_erasure}, {"produce", stage_produce},
 };
 
 static void release(sl_request_t *req) {
     if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) == 1) {
+        if (req->admitted > 0) {
+            int64_t held =
+                atomic_fetch_sub(&req->pipeline->inflight, req->admitted) - req->admitted;
+            sl_metrics_inflight_bytes(held);
+            req->admitted = 0;
+        }
         /* Counted here, not when the answer is written: a client that hung up still had its
          * events produced. */
         sl_tally_t t;
@@ -480,6 +562,10 @@ static void release(sl_request_t *req) {
 
 void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
                              const char *detail) {
+    if (opaque == NULL) {
+        sl_metrics_dead_letter(status == SL_OK); /* a dead letter: nobody waits for it */
+        return;
+    }
     sl_event_t *ev = opaque;
     switch (status) {
     case SL_OK:
@@ -512,6 +598,15 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
         sl_status_t st = erasure ? erasure_stages[i].run(req) : stages[i].run(req);
         if (st != SL_OK || req->fault != SL_FAULT_NONE) {
             break;
+        }
+    }
+    if (req->admitted > 0) {
+        /* What decoding took is held as long as the body: counted from here. The pipeline's
+         * own hold on pending keeps the request from completing until release below. */
+        int64_t used = (int64_t)sl_arena_used(req->arena);
+        if (used > req->admitted) {
+            atomic_fetch_add(&req->pipeline->inflight, used - req->admitted);
+            req->admitted = used;
         }
     }
     release(req);

@@ -1,6 +1,7 @@
 /* pipeline: the fixed, ordered stage table every request goes through, whatever its transport.
  *
- *   auth -> limit -> decode -> validate -> contract -> key -> route -> produce
+ *   admit -> auth -> limit -> decode -> validate -> contract -> scope -> consent -> suppress
+ *         -> key -> route -> dedupe -> produce (dead letters first)
  *
  * Each stage returns SL_OK to go on or a failure after recording a whole-request fault; per-event
  * failures are recorded on the event and the batch's other events go on. The produce stage hands
@@ -49,6 +50,11 @@ struct sl_suppression;
 void sl_pipeline_set_suppression(sl_pipeline_t *pl, struct sl_suppression *s);
 struct sl_suppression *sl_pipeline_suppression(sl_pipeline_t *pl);
 
+/* Whether a request of bytes would be taken under limits.inflight_bytes now (for a transport
+ * that knows the size before reading the body); when not, why says so. */
+bool sl_pipeline_admits(sl_pipeline_t *pl, const sl_config_t *cfg, int64_t bytes, char *why,
+                        size_t why_len);
+
 /* From now on every new batch is answered 503 shutting_down. Any thread. */
 void sl_pipeline_set_draining(sl_pipeline_t *pl);
 bool sl_pipeline_draining(const sl_pipeline_t *pl);
@@ -69,6 +75,11 @@ sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_decode_protobuf(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 sl_status_t sl_stage_contract(sl_request_t *req);
+/* pipeline/key.c: each pending event's message key from its template (keys.types, keys.<stage>),
+ * redacted like the fields it is made of; keys.missing when a group has no value; hot keys
+ * (keys.hot, or over keys.hot_rate counted in hot, which may be NULL) spread over sub-keys. */
+struct sl_hotkeys;
+sl_status_t sl_key_stage(struct sl_hotkeys *hot, sl_request_t *req);
 /* pipeline/privacy.c: the consent gate (consent_dropped), and the produced value and key with
  * the policy's redaction applied. sl_privacy_key returns false when the policy drops the key's
  * field (the event is then produced without a key). */
@@ -84,6 +95,10 @@ void sl_privacy_shadow(const sl_request_t *req, const sl_event_t *ev, bool proto
 /* The JSON value of ev, printing to out each field the policy touched and the rule that did. */
 void sl_privacy_explain(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *value, FILE *out);
 void sl_privacy_encode(const sl_request_t *req, const sl_event_t *ev, bool proto, sl_buf_t *out);
+/* The dead-letter value of an invalid ev: its JSON as received, each member the envelope or its
+ * contract declares redacted by the policy like in a stage topic, every other member (undeclared,
+ * of the wrong kind, properties of an unknown type) left out. Without a policy: as received. */
+void sl_privacy_dead_letter(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *out);
 bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *name, const char *in,
                     size_t n, sl_buf_t *out);
 
@@ -94,6 +109,16 @@ bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *n
 
 void sl_event_encode(const sl_request_t *req, const sl_event_t *ev, bool proto,
                      const sl_ct_visitor_t *visitor, sl_buf_t *out);
+
+/* tpl with {tenant} filled in (in req's arena), tpl itself when it has none, or NULL when the
+ * tenant cannot be part of a topic name. */
+const char *sl_route_topic(sl_request_t *req, const char *tpl);
+
+/* pipeline/deadletter.c: every event marked dead_letter (the stages found it invalid), to
+ * topics.dead_letter, redacted (sl_privacy_dead_letter), with headers dead_letter_code and
+ * dead_letter_reason. Produced with a NULL opaque: the request does not wait for their
+ * delivery reports. */
+void sl_dead_letter_produce(sl_request_t *req, sl_sink_t *sink);
 
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);

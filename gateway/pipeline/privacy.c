@@ -264,10 +264,33 @@ bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *n
         sl_buf_append(out, in, n);
         return true;
     }
-    const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
-    const sl_ct_field_t *f = sl_ct_field_by_name(event, name, strlen(name));
+    /* The field's descriptor, for its PII class: an envelope field, or properties.<path> in
+     * the event's contract. A component no contract declares is not used: nothing says what it
+     * holds. */
+    const sl_ct_field_t *f = NULL;
+    size_t name_len = strlen(name);
+    if (name_len > 11 && memcmp(name, "properties.", 11) == 0) {
+        const sl_ct_message_t *m = ev->contract;
+        const char *seg = name + 11;
+        while (m != NULL) {
+            size_t sl = strcspn(seg, ".");
+            f = sl_ct_field_by_name(m, seg, sl);
+            if (f == NULL || seg[sl] == '\0') {
+                break;
+            }
+            seg += sl + 1;
+            m = f->message;
+            f = NULL;
+        }
+    } else {
+        const sl_ct_message_t *event = sl_contracts_message(sl_envelope(), "sluice.v1.Event");
+        f = sl_ct_field_by_name(event, name, name_len);
+    }
+    if (f == NULL) {
+        return false;
+    }
     redact_t r = {.req = req, .ev = ev, .policy = req->policy, .granted = ev->granted};
-    switch (decide(&r, f, name, strlen(name))) {
+    switch (decide(&r, f, name, name_len)) {
     case SL_CT_VISIT_KEEP:
         sl_buf_append(out, in, n);
         return true;
@@ -276,4 +299,209 @@ bool sl_privacy_key(const sl_request_t *req, const sl_event_t *ev, const char *n
     default:
         return false;
     }
+}
+
+/* --- dead letters: the event as received, redacted field by field --------------------------- */
+
+/* An invalid event may not fit its contract, so the canonical encoder cannot write it. This
+ * walks the JSON as it came: a member the envelope or the contract declares, holding a value of
+ * the declared kind, gets the policy's decision for that field; anything else (an undeclared
+ * member, a value of the wrong kind, properties of an unknown type) is left out, since nothing
+ * says what it holds. */
+typedef struct {
+    redact_t r;
+    sl_buf_t *out;
+    char path[512];
+    size_t path_len;
+} dead_t;
+
+static size_t dead_push(dead_t *d, const char *part, bool index) {
+    size_t saved = d->path_len, n = index ? 2 : strlen(part), dot = !index && saved > 0;
+    if (saved + dot + n < sizeof(d->path)) {
+        d->path[saved] = '.';
+        memcpy(d->path + saved + dot, index ? "[]" : part, n);
+        d->path_len += dot + n;
+    }
+    return saved;
+}
+
+static const sl_ct_field_t *member_field(const sl_ct_message_t *m, const char *name, size_t n) {
+    for (size_t i = 0; m != NULL && i < m->n_fields; i++) {
+        const sl_ct_field_t *f = &m->fields[i];
+        if ((strlen(f->name) == n && memcmp(f->name, name, n) == 0) ||
+            (f->json_name != NULL && strlen(f->json_name) == n &&
+             memcmp(f->json_name, name, n) == 0)) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static bool kind_fits(const sl_ct_field_t *f, const sl_json_node_t *nd) {
+    switch (f->type) {
+    case SL_CT_MESSAGE:
+        return nd->type == SL_JSON_OBJECT;
+    case SL_CT_STRING:
+    case SL_CT_BYTES:
+        return nd->type == SL_JSON_STRING;
+    case SL_CT_BOOL:
+        return nd->type == SL_JSON_TRUE || nd->type == SL_JSON_FALSE;
+    case SL_CT_ENUM:
+        return nd->type == SL_JSON_STRING || nd->type == SL_JSON_NUMBER;
+    default: /* numbers; 64-bit integers may come as strings */
+        return nd->type == SL_JSON_NUMBER || nd->type == SL_JSON_STRING;
+    }
+}
+
+static void dead_object(dead_t *d, const sl_ct_message_t *m, uint32_t obj);
+
+/* One value of field f (an element when f is repeated); false when nothing was written. */
+static bool dead_value(dead_t *d, const sl_ct_field_t *f, uint32_t node, int decision) {
+    const sl_json_doc_t *doc = &d->r.req->doc;
+    const sl_json_node_t *nd = &doc->nodes[node];
+    if (!kind_fits(f, nd)) {
+        return false;
+    }
+    if (f->type == SL_CT_MESSAGE) {
+        dead_object(d, f->message, node);
+        return true;
+    }
+    if (nd->type == SL_JSON_STRING) {
+        /* Strings the policy keeps are scrubbed all the same: the value may be the invalid one,
+         * and a field that should hold a URL may hold an e-mail address. */
+        const char *s;
+        size_t n;
+        sl_json_str(doc, node, d->r.req->arena, &s, &n);
+        sl_buf_t t;
+        sl_buf_init(&t, d->r.req->arena, n + 32);
+        if (decision == SL_CT_VISIT_TRANSFORM) {
+            if (!transform_string(&d->r, s, n, &t)) {
+                return false;
+            }
+        } else {
+            (void)sl_scrub(s, n, SL_SCRUB_ALL, &t);
+        }
+        sl_buf_json_string(d->out, t.data, t.len);
+        return true;
+    }
+    if (decision == SL_CT_VISIT_TRANSFORM) {
+        double v;
+        if (nd->type != SL_JSON_NUMBER ||
+            !on_number(&d->r, f, d->path, d->path_len, sl_json_number(doc, node), &v)) {
+            return false;
+        }
+        sl_buf_printf(d->out, "%.17g", v);
+        return true;
+    }
+    /* Kept: the value as it came. */
+    sl_buf_append(d->out, doc->src + nd->start, nd->len);
+    return true;
+}
+
+static void dead_member(dead_t *d, const sl_ct_field_t *f, uint32_t node, bool *first) {
+    const sl_json_doc_t *doc = &d->r.req->doc;
+    const sl_json_node_t *nd = &doc->nodes[node];
+    if (f == NULL || nd->type == SL_JSON_NULL || (f->repeated && nd->type != SL_JSON_ARRAY)) {
+        return;
+    }
+    size_t saved = dead_push(d, f->name, false);
+    int decision = decide(&d->r, f, d->path, d->path_len);
+    if (decision != SL_CT_VISIT_DROP) {
+        size_t mark = d->out->len;
+        if (!*first) {
+            sl_buf_append(d->out, ",", 1);
+        }
+        sl_buf_json_string(d->out, f->name, strlen(f->name));
+        sl_buf_append(d->out, ":", 1);
+        bool wrote;
+        if (!f->repeated) {
+            wrote = dead_value(d, f, node, decision);
+        } else {
+            sl_buf_append(d->out, "[", 1);
+            size_t inner = f->type == SL_CT_MESSAGE ? dead_push(d, NULL, true) : d->path_len;
+            uint32_t c = node + 1;
+            bool any = false;
+            for (uint32_t i = 0; i < nd->count; i++) {
+                size_t at = d->out->len;
+                if (any) {
+                    sl_buf_append(d->out, ",", 1);
+                }
+                if (dead_value(d, f, c, decision)) {
+                    any = true;
+                } else {
+                    d->out->len = at;
+                }
+                c = doc->nodes[c].end;
+            }
+            d->path_len = inner;
+            sl_buf_append(d->out, "]", 1);
+            wrote = true;
+        }
+        if (wrote) {
+            *first = false;
+        } else {
+            d->out->len = mark;
+        }
+    }
+    d->path_len = saved;
+}
+
+/* The envelope's properties (bytes on the wire, an object in JSON): the members of the
+ * contract of the event's type, or nothing when the type has none. */
+static void dead_properties(dead_t *d, const sl_ct_field_t *f, uint32_t node, bool *first) {
+    const sl_ct_message_t *contract = d->r.ev->contract;
+    if (contract == NULL || d->r.req->doc.nodes[node].type != SL_JSON_OBJECT) {
+        return;
+    }
+    size_t saved = dead_push(d, f->name, false);
+    if (decide(&d->r, f, d->path, d->path_len) != SL_CT_VISIT_DROP) {
+        if (!*first) {
+            sl_buf_append(d->out, ",", 1);
+        }
+        sl_buf_puts(d->out, "\"properties\":");
+        dead_object(d, contract, node);
+        *first = false;
+    }
+    d->path_len = saved;
+}
+
+static void dead_object(dead_t *d, const sl_ct_message_t *m, uint32_t obj) {
+    const sl_json_doc_t *doc = &d->r.req->doc;
+    bool top = d->path_len == 0;
+    bool first = true;
+    sl_buf_append(d->out, "{", 1);
+    uint32_t k = obj + 1;
+    for (uint32_t i = 0; i < doc->nodes[obj].count; i++) {
+        uint32_t v = k + 1;
+        const sl_json_node_t *kn = &doc->nodes[k];
+        const sl_ct_field_t *f = member_field(m, doc->src + kn->start, kn->len);
+        if (top && f != NULL && strcmp(f->name, "properties") == 0) {
+            dead_properties(d, f, v, &first);
+        } else {
+            dead_member(d, f, v, &first);
+        }
+        k = doc->nodes[v].end;
+    }
+    sl_buf_append(d->out, "}", 1);
+}
+
+void sl_privacy_dead_letter(const sl_request_t *req, const sl_event_t *ev, sl_buf_t *out) {
+    const sl_json_node_t *nd = &req->doc.nodes[ev->node];
+    if (req->policy == NULL) {
+        /* No policy: the event as it came. */
+        bool str = nd->type == SL_JSON_STRING;
+        sl_buf_append(out, req->doc.src + nd->start - str, nd->len + 2 * str);
+        return;
+    }
+    if (nd->type != SL_JSON_OBJECT) {
+        sl_buf_puts(out, "{}");
+        return;
+    }
+    /* Rejected before the consent stage, its purposes are read here. */
+    dead_t d = {.r = {.req = req,
+                      .ev = ev,
+                      .policy = req->policy,
+                      .granted = granted_of(req, ev, req->policy)},
+                .out = out};
+    dead_object(&d, sl_contracts_message(sl_envelope(), "sluice.v1.Event"), ev->node);
 }

@@ -57,6 +57,12 @@ typedef struct {
     size_t type_len;
     const char *key; /* NULL: produced without a key */
     size_t key_len;
+    bool key_random;          /* no component of its template was set (keys.missing=random) */
+    const char *original_key; /* a spread hot key: the key before spreading, else NULL */
+    size_t original_key_len;
+    uint32_t spread_index; /* a spread hot key: its sub-key, of spread_n */
+    uint32_t spread_n;
+    bool dead_letter; /* rejected by a stage: goes to topics.dead_letter (produce stage) */
     const char *topic;
     const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
     bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
@@ -97,6 +103,8 @@ struct sl_request {
     sl_principal_t principal;
     sl_json_doc_t doc;    /* the parsed body; node 0 is the batch object */
     const char *batch_id; /* NUL-terminated, or NULL */
+    int64_t sent_at_ms;   /* the batch's sent_at (validate stage); 0: none */
+    int64_t admitted;     /* bytes counted against limits.inflight_bytes until on_complete */
     sl_event_t *events;
     size_t n_events;
     sl_fault_t fault;

@@ -125,11 +125,12 @@ static void validate_event(sl_event_t *ev, int64_t max_id) {
 
 sl_status_t sl_stage_validate(sl_request_t *req) {
     int64_t sent_at = sl_doc_field(&req->doc, 0, "sent_at");
-    int64_t ms;
+    int64_t ms = 0;
     if (sent_at >= 0 && timestamp(req, (uint32_t)sent_at, &ms) != 0) {
         return sl_request_fail(req, SL_FAULT_BAD_REQUEST, "invalid_timestamp",
                                "sent_at: expected an RFC 3339 string or epoch milliseconds");
     }
+    req->sent_at_ms = sent_at >= 0 ? ms : 0;
     int64_t max_id = req->cfg->limits.max_id_bytes;
     for (size_t i = 0; i < req->n_events; i++) {
         validate_event(&req->events[i], max_id);

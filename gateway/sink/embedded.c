@@ -30,6 +30,9 @@ sl_status_t sl_embedded_new(const sl_config_t *cfg, sl_embedded_t **out, sl_erro
     const char *topics[SL_CFG_NTOPICS], *names[SL_CFG_NTOPICS];
     size_t ntopics = sl_config_topics(cfg, names, topics);
     for (size_t i = 0; i < ntopics; i++) {
+        if (strchr(topics[i], '{') != NULL || topics[i][0] == '\0') {
+            continue; /* a per-tenant template: the mock cluster creates each on first use */
+        }
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
             mc, topics[i], (int)cfg->kafka.embedded_partitions, (int)cfg->kafka.embedded_brokers);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -53,7 +53,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_
         code = "kafka_rejected";
         break;
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-        code = "kafka_timeout";
+        /* A request the brokers may have written before the timeout: a retry can make a
+         * second copy (the producer's epoch moved on, so the brokers cannot tell). Still
+         * retryable — not retrying could lose it — but said so, for the client and metrics. */
+        code = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED
+                   ? "kafka_possibly_persisted"
+                   : "kafka_timeout";
         break;
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
@@ -117,6 +122,9 @@ static void check_health(sl_sink_t *sink) {
     } else {
         size_t used = 0;
         for (int i = 0; i < NTOPICS; i++) {
+            if (sink->topics[i] == NULL) {
+                continue; /* a per-tenant template: checked as events name each */
+            }
             const char *name = rd_kafka_topic_name(sink->topics[i]);
             bool found = false;
             for (int t = 0; t < md->topic_cnt && !found; t++) {
@@ -231,7 +239,9 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
     const char *keys[NTOPICS], *names[NTOPICS];
     (void)sl_config_topics(cfg, keys, names);
     for (int i = 0; i < NTOPICS; i++) {
-        sink->topics[i] = rd_kafka_topic_new(sink->rk, names[i], NULL);
+        sink->topics[i] = strchr(names[i], '{') != NULL || names[i][0] == '\0'
+                              ? NULL
+                              : rd_kafka_topic_new(sink->rk, names[i], NULL);
     }
     pthread_create(&sink->poll_thread, NULL, poll_main, sink);
     pthread_create(&sink->health_thread, NULL, health_main, sink);
@@ -347,7 +357,9 @@ void sl_sink_destroy(sl_sink_t *sink) {
     pthread_join(sink->poll_thread, NULL);
     pthread_join(sink->health_thread, NULL);
     for (int i = 0; i < NTOPICS; i++) {
-        rd_kafka_topic_destroy(sink->topics[i]);
+        if (sink->topics[i] != NULL) {
+            rd_kafka_topic_destroy(sink->topics[i]);
+        }
     }
     rd_kafka_destroy(sink->rk);
     sl_embedded_destroy(sink->emb);

@@ -34,8 +34,10 @@ import uuid
 SECRET = "sluice-integration-secret-0123456789abcdef"  # >= 32 bytes
 RAW_TOPIC = "sluice.raw"
 STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decisions",
-                "sluice.outcomes", "sluice.dead-letter", "sluice.privacy", "sluice.suppression"]
-RETRYABLE_CODES = {"kafka_timeout", "kafka_not_acknowledged", "queue_full",
+                "sluice.outcomes"]
+DEAD_LETTER_TOPIC = "sluice.dead-letter"
+ALL_TOPICS = STAGE_TOPICS + [DEAD_LETTER_TOPIC, "sluice.privacy", "sluice.suppression"]
+RETRYABLE_CODES = {"kafka_timeout", "kafka_possibly_persisted", "kafka_not_acknowledged", "queue_full",
                    "kafka_unavailable", "shutting_down"}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SOURCE_DIR = os.environ.get(

@@ -431,6 +431,9 @@ class ScopeTest(it.SluiceTestCase):
                 for topic in it.STAGE_TOPICS:
                     self.assertNotIn(f"{q}-buy", it.messages_by_event_id(topic, prefix=q),
                                      topic)
+                dead = it.messages_by_event_id(it.DEAD_LETTER_TOPIC, prefix=q)
+                self.assertEqual([m["headers"]["dead_letter_code"] for m in dead[f"{q}-buy"]],
+                                 ["type_not_allowed"])
 
     def test_no_write_scope_is_forbidden(self):
         p = it.unique("noscope")

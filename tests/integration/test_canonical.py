@@ -321,7 +321,7 @@ class _SameBytes:
                 self.assertLessEqual(first["headers"]["received_at"],
                                      second["headers"]["received_at"])
                 for msg in msgs:
-                    want_key = None if c["key"] is None else c["key"].encode()
+                    want_key = None if c["key"] is None else f"t1:{c['key']}".encode()
                     self.assertEqual(msg["key"], want_key, "message key")
                 self.assertEqual(first["value"], second["value"],
                                  "JSON-sent and protobuf-sent values are byte-identical")
@@ -331,8 +331,10 @@ class _SameBytes:
 
     def check_headers(self, c, msg):
         h = msg["headers"]
-        names = HEADERS + (["traceparent"] if c["traceparent"] else [])
+        names = HEADERS + ["occurred_at", "sent_at"] + (["traceparent"] if c["traceparent"]
+                                                        else [])
         self.assertEqual(msg["headers_list"][0::2], names, "headers, in this order")
+        self.assertEqual(h["occurred_at"], c["expected"].occurred_at, "normalized, as the value")
         self.assertEqual(h["event_id"], c["id"])
         self.assertEqual(h["type"], c["json"]["type"])
         self.assertEqual(h["contract"], c["contract"])
@@ -403,7 +405,12 @@ class CanonicalJsonTest(_SameBytes, it.SluiceTestCase):
         for topic in it.STAGE_TOPICS:
             for eid, msgs in it.messages_by_event_id_raw(topic, prefix=p).items():
                 landed.setdefault(eid, []).extend(msgs)
-        self.assertEqual(sorted(landed), [f"{p}-ok"], "only the valid event is in Kafka")
+        self.assertEqual(sorted(landed), [f"{p}-ok"], "only the valid event is in a stage topic")
+        dead = it.messages_by_event_id_raw(it.DEAD_LETTER_TOPIC, prefix=p)
+        self.assertEqual({eid: [m["headers"]["dead_letter_code"] for m in msgs]
+                          for eid, msgs in dead.items()},
+                         {f"{p}-nocur": ["missing_field"], f"{p}-unk": ["unknown_type"]},
+                         "the invalid ones are in the dead-letter topic, with their reason")
         self.assertEqual(len(landed[f"{p}-ok"]), 1)
         self.assertEqual(landed[f"{p}-ok"][0]["topic"], "sluice.raw")
 

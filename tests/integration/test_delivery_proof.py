@@ -307,14 +307,14 @@ class DeliveryProofTest(unittest.TestCase):
         unacked = sorted(led.sent - acked)
 
         def timed_out_copy(i, m):
-            """Whether copy m of i was received by an attempt answered kafka_timeout."""
+            """Whether copy m of i was received by an attempt answered kafka_possibly_persisted."""
             try:
                 rec = datetime.datetime.strptime(m["headers"]["received_at"],
                                                  "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                     tzinfo=datetime.timezone.utc).timestamp()
             except (KeyError, ValueError):
                 return False
-            return any("kafka_timeout" in a and t - 0.05 <= rec <= t + 5.0
+            return any("kafka_possibly_persisted" in a and t - 0.05 <= rec <= t + 5.0
                        for t, a in led.history.get(i, []))
 
         explained = sorted(i for i in dups

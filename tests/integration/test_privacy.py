@@ -213,6 +213,11 @@ class EndToEndTest(PolicyCase):
         d_ip = f"203.0.113.{hosts[2]}"
         d_lat, d_lon = coordinate(51), coordinate(0)
         req = str(uuid.uuid4())
+        # What only the invalid events carry (dead-letter topic): none of it either.
+        x_uid, x_email = f"usr-{uuid.uuid4().hex}", f"bad.{tag}@example.net"
+        x_phone = "+44 7700 " + f"{random.randint(100000, 999999)}"
+        x_ip = f"198.51.100.{random.randint(10, 250)}"
+        x_lat, x_lon = coordinate(45), coordinate(7)
 
         def ev(name, **kw):
             return it.event(f"{p}-{name}", **kw)
@@ -260,14 +265,32 @@ class EndToEndTest(PolicyCase):
             ev("outcome-none", type="recommendation_outcome", user_id=d_uid,
                context={"ip": d_ip},
                properties={"request_id": req, "item_id": "i1", "action": "click"}),
+            # invalid from here on: they go to the dead-letter topic, redacted all the same.
+            ev("bad-unknown-member", type="identify", user_id=x_uid, consent=ANA,
+               context={"ip": x_ip},
+               properties={"user_id": x_uid, "email": x_email, "nickname": x_email}),
+            ev("bad-wrong-kind", type="screen_view", user_id=x_uid, consent=ANA_PERS,
+               context={"ip": x_ip, "geo": {"lat": str(x_lat), "lon": str(x_lon)}},
+               properties={"name": "Home"}),
+            ev("bad-url", type="page_view", anonymous_id=x_uid, consent=ANA,
+               context={"ip": x_ip}, properties={"url": f"tel:{x_phone}"}),
+            ev("bad-type", type="no_such_type", user_id=x_email, consent=ANA,
+               context={"ip": x_ip}, properties={"email": x_email, "phone": x_phone}),
         ]
         accepted_n, dropped = 9, {9: "analytics", 10: "analytics", 11: "personalization",
                                   12: "personalization", 13: "personalization"}
+        invalid = {14: "unknown_field", 15: "wrong_type", 16: "invalid_format",
+                   17: "unknown_type"}
         r = self.send(events)
         self.assertEqual((r.json["received"], r.json["accepted"], r.json["consent_dropped"],
-                          r.json["invalid"]), (14, accepted_n, 5, 0), r)
-        self.assertEqual(sorted(x["index"] for x in r.json["results"]), sorted(dropped), r)
+                          r.json["invalid"]), (18, accepted_n, 5, 4), r)
+        self.assertEqual(sorted(x["index"] for x in r.json["results"]),
+                         sorted(dropped) + sorted(invalid), r)
         for res in r.json["results"]:
+            if res["index"] in invalid:
+                self.assertEqual((res["status"], res["code"]), ("invalid", invalid[res["index"]]),
+                                 res)
+                continue
             with self.subTest(dropped=res["event_id"]):
                 self.assertEqual((res["status"], res["code"]), ("consent_dropped",
                                                                  "consent_missing"), res)
@@ -289,6 +312,26 @@ class EndToEndTest(PolicyCase):
                 self.assertEqual(len(msgs), 1, eid)
                 got[eid[len(p) + 1:]] = msgs[0]
 
+        # The invalid events are in the dead-letter topic, with their reason, redacted.
+        want = {f"{p}-{events[i]['event_id'][len(p) + 1:]}": code for i, code in invalid.items()}
+        dead = wait_for(set(want), it.DEAD_LETTER_TOPIC, p)
+        self.assertEqual(sorted(dead), sorted(want), "every invalid event, once")
+        for eid, msgs in dead.items():
+            with self.subTest(dead_letter=eid):
+                self.assertEqual(len(msgs), 1)
+                self.assertEqual(msgs[0]["headers"]["dead_letter_code"], want[eid])
+                self.assertEqual(msgs[0]["headers"]["tenant"], TENANT)
+                self.assertEqual(msgs[0]["key"], TENANT.encode())
+        ps_x = pseudonym(x_uid)
+        self.assertEqual(dead[f"{p}-bad-unknown-member"][0]["json"]["user_id"], ps_x)
+        self.assertEqual(dead[f"{p}-bad-unknown-member"][0]["json"]["properties"],
+                         {"user_id": ps_x, "email": pseudonym(x_email)},
+                         "declared members redacted, the undeclared one left out")
+        self.assertEqual(dead[f"{p}-bad-url"][0]["json"]["properties"], {"url": "tel:[phone]"},
+                         "a kept string is scrubbed")
+        self.assertNotIn("properties", dead[f"{p}-bad-type"][0]["json"],
+                         "properties of an unknown type say nothing of what they hold")
+
         version = banner_version(self.sluice)
         self.assertRegex(version, VERSION_RE)
         for name, m in got.items():
@@ -305,7 +348,7 @@ class EndToEndTest(PolicyCase):
         self.assertEqual(v["properties"], {
             "user_id": ps_uid, "email": pseudonym(email), "phone": mask(phone, 4),
             "traits": [{"key": "note", "value": "reach me at [email] or [phone]"}]})
-        self.assertEqual(got["identify"]["key"], ps_uid.encode())
+        self.assertEqual(got["identify"]["key"], f"{TENANT}:{ps_uid}".encode())
 
         v = got["screen-v4"]["json"]
         self.assertEqual(v["context"], {"ip": "203.0.113.0",
@@ -319,7 +362,7 @@ class EndToEndTest(PolicyCase):
         v = got["screen-mapped"]["json"]
         self.assertEqual(v["context"], {"ip": "::ffff:203.0.113.0"})
         self.assertEqual(v["anonymous_id"], pseudonym(anon))
-        self.assertEqual(got["screen-mapped"]["key"], pseudonym(anon).encode())
+        self.assertEqual(got["screen-mapped"]["key"], f"{TENANT}:{pseudonym(anon)}".encode())
         v = got["search"]["json"]
         self.assertEqual(v["properties"]["query"], "shoes for [email] call [phone] card [card]")
         v = got["location"]["json"]
@@ -338,9 +381,9 @@ class EndToEndTest(PolicyCase):
         self.assertEqual(v["user_id"], ps_uid)
         self.assertEqual(v["properties"], {"granted": ["analytics"], "denied": ["advertising"],
                                            "source": "banner"})
-        self.assertEqual(got["consent"]["key"], ps_uid.encode())
+        self.assertEqual(got["consent"]["key"], f"{TENANT}:{ps_uid}".encode())
         for name in ("screen-v4", "screen-v6", "search", "location", "impression", "outcome"):
-            self.assertEqual(got[name]["key"], ps_uid.encode(), name)
+            self.assertEqual(got[name]["key"], f"{TENANT}:{ps_uid}".encode(), name)
 
         # Every topic in full: no raw personal value in any key, value or header.
         raw = {
@@ -351,10 +394,12 @@ class EndToEndTest(PolicyCase):
             "IPv4-mapped": mapped, "IPv4 inside the mapped address": mapped_v4,
             "dropped user id": d_uid, "dropped e-mail": d_email, "dropped phone": d_phone,
             "dropped phone digits": digits(d_phone), "dropped IP": d_ip,
+            "invalid user id": x_uid, "invalid e-mail": x_email, "invalid phone": x_phone,
+            "invalid phone digits": digits(x_phone), "invalid IP": x_ip,
         }
-        for i, c in enumerate((lat, lon, lat2, lon2, lat3, lon3, d_lat, d_lon)):
+        for i, c in enumerate((lat, lon, lat2, lon2, lat3, lon3, d_lat, d_lon, x_lat, x_lon)):
             raw[f"coordinate {i}"] = c
-        topics = TOPICS + [t for t in it.STAGE_TOPICS if t not in TOPICS]
+        topics = TOPICS + [t for t in it.ALL_TOPICS if t not in TOPICS]
         for topic in topics:
             try:
                 dump = topic_dump(topic)
@@ -368,10 +413,12 @@ class EndToEndTest(PolicyCase):
             for what, value in raw.items():
                 with self.subTest(topic=topic, raw=what):
                     self.assertNotIn(value.encode(), dump, f"raw {what} {value!r} in {topic}")
+        bad = {events[i]["event_id"][len(p) + 1:] for i in invalid}
         for topic in topics[:len(TOPICS)]:
             by_id = it.messages_by_event_id_raw(topic, p)
             for eid in by_id:
-                self.assertIn(eid[len(p) + 1:], where, f"{eid} in {topic}: consent-dropped")
+                self.assertIn(eid[len(p) + 1:], bad if topic == it.DEAD_LETTER_TOPIC else where,
+                              f"{eid} in {topic}: consent-dropped")
 
     def test_key_is_the_pseudonym_one_user_one_partition(self):
         p = it.unique("pkey")
@@ -387,12 +434,12 @@ class EndToEndTest(PolicyCase):
         by_id = wait_for(ids, "sluice.raw", p)
         self.assertEqual(sorted(by_id), sorted(ids))
         a, b = by_id[f"{p}-a"][0], by_id[f"{p}-b"][0]
-        self.assertEqual(a["key"], pseudonym(uid).encode())
+        self.assertEqual(a["key"], f"{TENANT}:{pseudonym(uid)}".encode())
         self.assertEqual(b["key"], a["key"])
         self.assertEqual(a["partition"], b["partition"], "one user, one partition")
         for i, o in enumerate(others):
             m = by_id[f"{p}-o{i}"][0]
-            self.assertEqual(m["key"], pseudonym(o).encode())
+            self.assertEqual(m["key"], f"{TENANT}:{pseudonym(o)}".encode())
             self.assertNotIn(o.encode(), m["key"] + m["value"])
 
     def test_pseudonyms_stable_across_requests_and_instances_new_key_new_pseudonyms(self):
@@ -404,7 +451,7 @@ class EndToEndTest(PolicyCase):
                                 properties={"user_id": uid})], sluice)
             m = wait_for([f"{p}-{name}"], "sluice.identity", p)[f"{p}-{name}"][0]
             self.assertEqual(m["json"]["user_id"], m["json"]["properties"]["user_id"])
-            self.assertEqual(m["key"], m["json"]["user_id"].encode())
+            self.assertEqual(m["key"], f"{TENANT}:{m['json']['user_id']}".encode())
             return m["json"]["user_id"]
 
         first, again = one("first"), one("again")

@@ -38,8 +38,10 @@ class PublishTest(it.SluiceTestCase):
             it.event(f"{p}-4", type="search", user_id="user-2", anonymous_id="anon-3",
                      properties={"query": "shoes", "resultCount": "12", "filters": []}),
         ]
-        expected_key = {f"{p}-0": "user-1", f"{p}-1": "anon-2", f"{p}-2": None,
-                        f"{p}-3": "user-1", f"{p}-4": "user-2"}
+        # keys.raw's default {tenant}:{user_id|anonymous_id|device_id}; none set: a key drawn
+        # from the event_id (keys.missing=random), flagged by the key_source header.
+        expected_key = {f"{p}-0": "t1:user-1", f"{p}-1": "t1:anon-2", f"{p}-2": f"t1:~{p}-2",
+                        f"{p}-3": "t1:user-1", f"{p}-4": "t1:user-2"}
         before_ms = int(time.time() * 1000)
         r = self.post(it.batch(events, batch_id=f"{p}-batch"))
         after_ms = int(time.time() * 1000)
@@ -95,7 +97,13 @@ class PublishTest(it.SluiceTestCase):
                 # Exactly these headers, in that order.
                 self.assertEqual(m["headers_list"][0::2],
                                  ["event_id", "type", "received_at", "contract", "content_type",
-                                  "tenant", "policy_version"])
+                                  "tenant", "policy_version", "occurred_at", "sent_at"] +
+                                 (["key_source"] if eid == f"{p}-2" else []))
+                self.assertEqual(m["headers"]["occurred_at"], canonical[eid]["occurred_at"])
+                self.assertEqual(m["headers"]["sent_at"], "2026-01-02T03:04:06.000Z",
+                                 "the batch's sent_at, normalized")
+                if eid == f"{p}-2":
+                    self.assertEqual(m["headers"]["key_source"], "random")
                 self.assertEqual(m["headers"]["policy_version"], "none", "the policy is off here")
                 self.assertEqual(m["headers"]["content_type"], "application/json")
                 contract = {"page_view": "PageView", "screen_view": "ScreenView",
@@ -167,9 +175,9 @@ class PublishTest(it.SluiceTestCase):
         tagged = [m for m in it.read_topic() if tag in (m.get("payload") or "")]
         self.assertEqual(sorted(m["headers"]["event_id"] for m in tagged), sorted(ok),
                          "no invalid event reached Kafka under any id")
-        self.assertEqual(by_id[f"{p}-ok0"][0]["key"], "u-mix")
-        self.assertEqual(by_id[f"{p}-ok5"][0]["key"], "a-mix")
-        self.assertIsNone(by_id[f"{p}-ok7"][0]["key"])
+        self.assertEqual(by_id[f"{p}-ok0"][0]["key"], "t1:u-mix")
+        self.assertEqual(by_id[f"{p}-ok5"][0]["key"], "t1:a-mix")
+        self.assertEqual(by_id[f"{p}-ok7"][0]["key"], f"t1:~{p}-ok7")
 
     def test_contract_violations_name_the_field(self):
         p = it.unique("ct")
@@ -243,7 +251,7 @@ class PublishTest(it.SluiceTestCase):
         self.assertEqual(sorted(by_id), [f"{p}-e1"], "event_id header is the decoded string")
         m = by_id[f"{p}-e1"][0]
         self.assertEqual(m["headers"]["type"], "search", "type header is the decoded string")
-        self.assertEqual(m["key"], "u\u00e9/x", "key is the decoded user_id")
+        self.assertEqual(m["key"], "t1:u\u00e9/x", "key is the decoded user_id")
         self.assertEqual(
             m["payload"],
             '{"event_id":"%s-e1","type":"search","occurred_at":"2026-01-02T03:04:05.678Z",'

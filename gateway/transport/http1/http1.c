@@ -175,6 +175,10 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
                      n, (long long)c->max_body);
             return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
         }
+        char why[256];
+        if (!sl_pipeline_admits(c->srv->pipeline, cfg, (int64_t)n, why, sizeof(why))) {
+            return fail_early(c, SL_FAULT_UNAVAILABLE, "overloaded", why, NULL);
+        }
         c->cap = n;
     } else {
         c->cap = 16384 < c->max_body ? 16384 : (size_t)c->max_body;

@@ -194,7 +194,8 @@ Test(pipeline, batch_accepted_and_produced) {
             continue;
         }
         size_t idx = got == 0 ? 0 : 2;
-        const char *want_key = got == 0 ? "u1" : "anon-3";
+        /* keys.raw's default: {tenant}:{user_id|anonymous_id|device_id}. */
+        const char *want_key = got == 0 ? "acme:u1" : "acme:anon-3";
         const char *want_id = got == 0 ? "e1" : "e3";
         const char *want_type = got == 0 ? "page_view" : "click";
         cr_assert(eq(sz, m->key_len, strlen(want_key)));
@@ -234,12 +235,15 @@ Test(pipeline, batch_accepted_and_produced) {
     sl_request_free(req);
 }
 
-Test(pipeline, event_without_any_id_has_no_key) {
+Test(pipeline, event_without_any_id_gets_a_random_key) {
     const char *body = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"t\",\"occurred_at\":0}]}";
     done_t d;
     sl_request_t *req = run(body, token, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_ACCEPTED));
-    cr_assert(req->events[0].key == NULL);
+    /* keys.missing=random: drawn from the event_id, flagged for the key_source header. */
+    cr_assert(req->events[0].key_random);
+    cr_assert(eq(str, sl_arena_strndup(req->arena, req->events[0].key, req->events[0].key_len),
+                 "acme:~e1"));
     sl_request_free(req);
 }
 

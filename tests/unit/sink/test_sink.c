@@ -200,6 +200,7 @@ Test(sink, persistent_produce_errors_become_retry) {
     cr_assert(eq(int, got.status, SL_RETRY));
     cr_assert(got.code != NULL);
     cr_assert(strcmp(got.code, "kafka_timeout") == 0 ||
+                  strcmp(got.code, "kafka_possibly_persisted") == 0 ||
                   strcmp(got.code, "kafka_not_acknowledged") == 0,
               "code %s", got.code);
     cr_assert(got.detail != NULL);
@@ -220,7 +221,9 @@ Test(sink, slow_broker_times_out) {
     cr_assert(eq(int, wait_reports(1, 15000), 1), "no report within 15 s");
     report_t got = snapshot(&r);
     cr_assert(eq(int, got.status, SL_RETRY), "status %s", sl_status_name(got.status));
-    cr_assert(eq(str, (char *)got.code, "kafka_timeout"), "%s (%s)", got.code,
+    /* The Produce request was on the wire when the timeout hit: the broker may have written
+     * it, and the code says so (a retry can duplicate). */
+    cr_assert(eq(str, (char *)got.code, "kafka_possibly_persisted"), "%s (%s)", got.code,
               got.detail ? got.detail : "");
     int64_t took = got.at_ms - t0;
     cr_assert(took <= 4500, "answered after %lld ms", (long long)took);
@@ -240,7 +243,7 @@ Test(sink, slow_broker_rtt_times_out) {
     cr_assert(eq(int, wait_reports(1, 15000), 1), "no report within 15 s");
     report_t got = snapshot(&r);
     cr_assert(eq(int, got.status, SL_RETRY));
-    cr_assert(eq(str, (char *)got.code, "kafka_timeout"), "%s", got.code);
+    cr_assert(eq(str, (char *)got.code, "kafka_possibly_persisted"), "%s", got.code);
     rd_kafka_mock_broker_set_rtt(mc, BROKER, 0);
 }
 

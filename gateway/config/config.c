@@ -7,6 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/file.h"
 #include "config/keytpl.h"
 #include "core/log.h"
 
@@ -327,30 +328,10 @@ static sl_status_t load_yaml(sl_config_t *cfg, const char *path, sl_error_t *err
     return rc;
 }
 
+/* auth.secret_file: 4096 bytes at most, like every secret file. */
 static sl_status_t read_secret_file(sl_config_t *cfg, sl_error_t *err) {
-    FILE *f = fopen(cfg->auth.secret_file, "rb");
-    if (f == NULL) {
-        return sl_error_set(err, SL_REJECT, "config_unreadable",
-                            "auth.secret_file: cannot open %s: %s", cfg->auth.secret_file,
-                            strerror(errno));
-    }
-    char buf[4097];
-    size_t n = fread(buf, 1, sizeof(buf), f);
-    fclose(f);
-    if (n == sizeof(buf)) {
-        return sl_error_set(err, SL_REJECT, "config_out_of_range",
-                            "auth.secret_file: %s is larger than 4096 bytes",
-                            cfg->auth.secret_file);
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        n--;
-    }
-    cfg->auth_key = malloc(n + 1);
-    memcpy(cfg->auth_key, buf, n);
-    cfg->auth_key[n] = '\0';
-    cfg->auth_key_len = n;
-    explicit_bzero(buf, sizeof(buf));
-    return SL_OK;
+    return sl_config_read_secret("auth.secret_file", cfg->auth.secret_file, 4096, &cfg->auth_key,
+                                 &cfg->auth_key_len, err);
 }
 
 size_t sl_config_topics(const sl_config_t *cfg, const char *names[SL_CFG_NTOPICS],

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/file.h"
 #include "core/base64.h"
 
 static const char *const jwa_names[SL_JWA__COUNT] = {"HS256", "HS384", "HS512", "RS256", "RS384",
@@ -91,28 +92,6 @@ const sl_key_t *sl_keyring_find(const sl_keyring_t *ring, const char *kid, size_
     return NULL;
 }
 
-/* Reads a whole file of at most max bytes. */
-static char *slurp(const char *path, size_t max, size_t *len, const char *what, sl_error_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        sl_error_set(err, SL_REJECT, "config_unreadable", "%s: cannot open %s: %s", what, path,
-                     strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(max + 1);
-    size_t n = fread(buf, 1, max + 1, f);
-    fclose(f);
-    if (n > max) {
-        free(buf);
-        sl_error_set(err, SL_REJECT, "config_out_of_range", "%s: %s is larger than %zu bytes", what,
-                     path, max);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Checks that pkey can verify alg: RSA of at least 2048 bits for RS*, EC on alg's curve for
  * ES*. */
 static sl_status_t check_key_type(EVP_PKEY *pkey, sl_jwa_t alg, const char *what, sl_error_t *err) {
@@ -144,8 +123,8 @@ static sl_status_t check_key_type(EVP_PKEY *pkey, sl_jwa_t alg, const char *what
 static EVP_PKEY *read_pem(const char *path, bool private_key, char **pem, size_t *pem_len,
                           const char *what, sl_error_t *err) {
     size_t len;
-    char *data = slurp(path, 1 << 16, &len, what, err);
-    if (data == NULL) {
+    char *data;
+    if (sl_config_read_file(what, path, 1 << 16, &data, &len, err) != SL_OK) {
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(data, (int)len);
@@ -258,13 +237,10 @@ static sl_status_t load_entry(yaml_document_t *doc, yaml_node_t *e, const char *
         }
         if (secret_file != NULL) {
             size_t n;
-            char *s = slurp(secret_file, 4096, &n, what, err);
-            if (s == NULL) {
+            char *s;
+            if (sl_config_read_secret(what, secret_file, 4096, &s, &n, err) != SL_OK) {
                 key_clear(&k);
                 return SL_REJECT;
-            }
-            while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
-                n--;
             }
             k.secret = (unsigned char *)s;
             k.secret_len = n;
@@ -471,8 +447,8 @@ done:
 
 static sl_status_t load_jwks(const char *path, ring_t *r, sl_error_t *err) {
     size_t len;
-    char *data = slurp(path, 1 << 20, &len, "auth.jwks_file", err);
-    if (data == NULL) {
+    char *data;
+    if (sl_config_read_file("auth.jwks_file", path, 1 << 20, &data, &len, err) != SL_OK) {
         return SL_REJECT;
     }
     json_error_t je;

@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "config/file.h"
 #include "contracts/contracts.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
@@ -112,24 +112,24 @@ static int load_policy(app_t *app, const sl_config_t *cfg, const char *key, cons
         return -1;
     }
     if (cfg->policies.hmac_key_file[0] != '\0') {
-        FILE *f = fopen(cfg->policies.hmac_key_file, "rb");
-        uint8_t k[4098]; /* one more than the largest key: a longer file is noticed */
-        size_t n = f != NULL ? fread(k, 1, sizeof(k), f) : 0;
-        if (f != NULL) {
-            fclose(f);
-        }
-        while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r')) {
-            n--;
-        }
-        if (f == NULL || n < 32 || n > 4096) {
-            explicit_bzero(k, sizeof(k));
-            sl_error_set(err, SL_REJECT, "config_wrong_value", "policies.hmac_key_file: %s: %s",
-                         cfg->policies.hmac_key_file,
-                         f == NULL ? strerror(errno) : "the key must be 32 to 4096 bytes");
+        char *k;
+        size_t n;
+        if (sl_config_read_secret("policies.hmac_key_file", cfg->policies.hmac_key_file, 4096, &k,
+                                  &n, err) != SL_OK) {
             return -1;
         }
-        sl_policy_set_hmac_key(*out, cfg->policies.hmac_key_id, k, n);
-        explicit_bzero(k, sizeof(k));
+        bool long_enough = n >= 32;
+        if (long_enough) {
+            sl_policy_set_hmac_key(*out, cfg->policies.hmac_key_id, (const uint8_t *)k, n);
+        }
+        explicit_bzero(k, n);
+        free(k);
+        if (!long_enough) {
+            sl_error_set(err, SL_REJECT, "config_wrong_value",
+                         "policies.hmac_key_file: %s: the key must be 32 to 4096 bytes",
+                         cfg->policies.hmac_key_file);
+            return -1;
+        }
     } else if (app->dev_key != NULL) {
         sl_policy_set_hmac_key(*out, "dev", (const uint8_t *)app->dev_key, strlen(app->dev_key));
     } else if (sl_policy_uses_hmac(*out)) {

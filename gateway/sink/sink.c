@@ -15,8 +15,14 @@
 #define NTOPICS SL_CFG_NTOPICS
 
 struct sl_sink {
+    /* The producer and its topic handles: replaced (write lock) when a fatal error killed the
+     * producer; every other use holds the read lock. */
+    pthread_rwlock_t rk_lock;
     rd_kafka_t *rk;
     rd_kafka_topic_t *topics[NTOPICS]; /* keeps the stage topics "known" for metadata checks */
+    sl_config_t *cfg;                  /* the snapshot the producer is configured from */
+    atomic_int generation;             /* producers created so far */
+    atomic_bool resetting;             /* failing the outstanding messages of a dead producer */
     sl_embedded_t *emb;
     char *bootstrap;
     sl_delivery_cb cb;
@@ -35,7 +41,6 @@ struct sl_sink {
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_opaque) {
-    (void)rk;
     sl_sink_t *sink = conf_opaque;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         sink->cb(m->_private, SL_OK, NULL, NULL);
@@ -62,7 +67,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_
         break;
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-        code = "shutting_down";
+    case RD_KAFKA_RESP_ERR__FATAL:
+        /* The producer's own purge after a fatal error may come before on_error. */
+        code = atomic_load(&sink->resetting) || m->err == RD_KAFKA_RESP_ERR__FATAL ||
+                       rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR
+                   ? "kafka_producer_reset"
+                   : "shutting_down";
         break;
     default:
         break;
@@ -80,8 +90,12 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
                  rd_kafka_err2name(orig), why);
         atomic_store(&sink->fatal, true);
         pthread_mutex_unlock(&sink->lock);
-        SL_ERROR("kafka: fatal producer error %s: %s; the gateway must be restarted",
+        SL_ERROR("kafka: fatal producer error %s: %s; outstanding events are answered "
+                 "retryable and the producer is recreated",
                  rd_kafka_err2name(orig), why);
+        pthread_mutex_lock(&sink->lock);
+        pthread_cond_signal(&sink->wake); /* the health thread recreates it */
+        pthread_mutex_unlock(&sink->lock);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
@@ -105,7 +119,9 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void *poll_main(void *arg) {
     sl_sink_t *sink = arg;
     while (!atomic_load(&sink->stop)) {
+        pthread_rwlock_rdlock(&sink->rk_lock);
         rd_kafka_poll(sink->rk, 50);
+        pthread_rwlock_unlock(&sink->rk_lock);
     }
     return NULL;
 }
@@ -113,6 +129,7 @@ static void *poll_main(void *arg) {
 /* One metadata round trip for the stage topics: sets brokers_up, topics_ok and the reason. */
 static void check_health(sl_sink_t *sink) {
     const struct rd_kafka_metadata *md = NULL;
+    pthread_rwlock_rdlock(&sink->rk_lock);
     rd_kafka_resp_err_t e = rd_kafka_metadata(sink->rk, 0, NULL, &md, 2000);
     char why[256] = "";
     bool up = e == RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -144,6 +161,7 @@ static void check_health(sl_sink_t *sink) {
         }
         rd_kafka_metadata_destroy(md);
     }
+    pthread_rwlock_unlock(&sink->rk_lock);
     pthread_mutex_lock(&sink->lock);
     snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "%s", why);
     atomic_store(&sink->brokers_up, up);
@@ -151,9 +169,14 @@ static void check_health(sl_sink_t *sink) {
     pthread_mutex_unlock(&sink->lock);
 }
 
+static void recreate(sl_sink_t *sink);
+
 static void *health_main(void *arg) {
     sl_sink_t *sink = arg;
     while (!atomic_load(&sink->stop)) {
+        if (atomic_load(&sink->fatal)) {
+            recreate(sink);
+        }
         check_health(sink);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -178,27 +201,9 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, sl_erro
     return 0;
 }
 
-sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **out,
-                        sl_error_t *err) {
-    sl_sink_t *sink = calloc(1, sizeof(*sink));
-    if (sink == NULL) {
-        abort();
-    }
-    sink->cb = cb;
-    sink->health_interval_ms = cfg->kafka.health_interval_ms;
-    pthread_mutex_init(&sink->lock, NULL);
-    pthread_cond_init(&sink->wake, NULL);
-    snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "not checked yet");
-
-    if (strcmp(cfg->kafka.brokers, "embedded") == 0) {
-        if (sl_embedded_new(cfg, &sink->emb, err) != SL_OK) {
-            goto fail;
-        }
-        sink->bootstrap = strdup(sl_embedded_bootstrap(sink->emb));
-    } else {
-        sink->bootstrap = strdup(cfg->kafka.brokers);
-    }
-
+/* Creates sink->rk and its topic handles from sink->cfg. */
+static sl_status_t new_producer(sl_sink_t *sink, sl_error_t *err) {
+    const sl_config_t *cfg = sink->cfg;
     char num[32];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* Exactly-once per partition from the producer's side, and acknowledged by every in-sync
@@ -222,7 +227,7 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
     bad = bad || conf_set(conf, "queue.buffering.max.kbytes", num, err);
     if (bad) {
         rd_kafka_conf_destroy(conf);
-        goto fail;
+        return SL_ERROR;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -233,8 +238,7 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
     sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (sink->rk == NULL) {
         rd_kafka_conf_destroy(conf);
-        sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s", errstr);
-        goto fail;
+        return sl_error_set(err, SL_ERROR, "kafka_config", "kafka: %s", errstr);
     }
     const char *keys[NTOPICS], *names[NTOPICS];
     (void)sl_config_topics(cfg, keys, names);
@@ -242,6 +246,81 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
         sink->topics[i] = strchr(names[i], '{') != NULL || names[i][0] == '\0'
                               ? NULL
                               : rd_kafka_topic_new(sink->rk, names[i], NULL);
+    }
+    atomic_fetch_add(&sink->generation, 1);
+    return SL_OK;
+}
+
+static void destroy_producer(sl_sink_t *sink) {
+    for (int i = 0; i < NTOPICS; i++) {
+        if (sink->topics[i] != NULL) {
+            rd_kafka_topic_destroy(sink->topics[i]);
+            sink->topics[i] = NULL;
+        }
+    }
+    rd_kafka_destroy(sink->rk);
+    sink->rk = NULL;
+}
+
+/* After a fatal error (the idempotent producer cannot go on): every outstanding message is
+ * failed (its callback reports SL_RETRY kafka_producer_reset, so its request answers
+ * retryable), then a new producer takes the old one's place. Health thread. */
+static void recreate(sl_sink_t *sink) {
+    atomic_store(&sink->resetting, true);
+    pthread_rwlock_rdlock(&sink->rk_lock);
+    rd_kafka_purge(sink->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    pthread_rwlock_unlock(&sink->rk_lock);
+    /* The poll thread serves the reports. rd_kafka_destroy would drop what is left without a
+     * report, leaving its requests unanswered: wait for every one (the sink stays unready and
+     * /healthz failing meanwhile, so a stuck reset ends in a restart). */
+    int left;
+    while ((left = sl_sink_flush(sink, 10000)) > 0) {
+        SL_ERROR("kafka: %d messages of the dead producer still without a report", left);
+    }
+    pthread_rwlock_wrlock(&sink->rk_lock);
+    destroy_producer(sink);
+    sl_error_t err;
+    sl_status_t rc = new_producer(sink, &err);
+    pthread_rwlock_unlock(&sink->rk_lock);
+    atomic_store(&sink->resetting, false);
+    if (rc != SL_OK) {
+        SL_ERROR("kafka: the producer could not be recreated: %s", err.message);
+        abort(); /* nothing can produce; /healthz would fail for good: restart */
+    }
+    pthread_mutex_lock(&sink->lock);
+    atomic_store(&sink->fatal, false);
+    sink->why_fatal[0] = '\0';
+    pthread_mutex_unlock(&sink->lock);
+    SL_WARN("kafka: producer recreated after a fatal error");
+}
+
+sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **out,
+                        sl_error_t *err) {
+    sl_sink_t *sink = calloc(1, sizeof(*sink));
+    if (sink == NULL) {
+        abort();
+    }
+    sink->cb = cb;
+    sink->health_interval_ms = cfg->kafka.health_interval_ms;
+    pthread_mutex_init(&sink->lock, NULL);
+    pthread_cond_init(&sink->wake, NULL);
+    snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "not checked yet");
+
+    if (strcmp(cfg->kafka.brokers, "embedded") == 0) {
+        if (sl_embedded_new(cfg, &sink->emb, err) != SL_OK) {
+            goto fail;
+        }
+        sink->bootstrap = strdup(sl_embedded_bootstrap(sink->emb));
+    } else {
+        sink->bootstrap = strdup(cfg->kafka.brokers);
+    }
+
+    sink->cfg = sl_config_ref((sl_config_t *)cfg);
+    pthread_rwlock_init(&sink->rk_lock, NULL);
+    if (new_producer(sink, err) != SL_OK) {
+        sl_config_unref(sink->cfg);
+        pthread_rwlock_destroy(&sink->rk_lock);
+        goto fail;
     }
     pthread_create(&sink->poll_thread, NULL, poll_main, sink);
     pthread_create(&sink->health_thread, NULL, health_main, sink);
@@ -265,8 +344,12 @@ struct sl_embedded *sl_sink_embedded(sl_sink_t *sink) {
 }
 
 sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, sl_error_t *err) {
-    if (!atomic_load_explicit(&sink->brokers_up, memory_order_relaxed) ||
-        atomic_load_explicit(&sink->fatal, memory_order_relaxed)) {
+    if (atomic_load_explicit(&sink->fatal, memory_order_relaxed)) {
+        return sl_error_set(err, SL_RETRY, "kafka_producer_reset",
+                            "the Kafka producer is being recreated after a fatal error; retry "
+                            "later");
+    }
+    if (!atomic_load_explicit(&sink->brokers_up, memory_order_relaxed)) {
         return sl_error_set(err, SL_RETRY, "kafka_unavailable",
                             "the Kafka brokers are unreachable; retry later");
     }
@@ -278,11 +361,13 @@ sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, 
                                 (ssize_t)msg->headers[i].value_len);
         }
     }
+    pthread_rwlock_rdlock(&sink->rk_lock);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         sink->rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE((void *)msg->value, msg->value_len), RD_KAFKA_V_HEADERS(hdrs),
         RD_KAFKA_V_TIMESTAMP(msg->timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    pthread_rwlock_unlock(&sink->rk_lock);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
         return SL_OK;
     }
@@ -326,17 +411,30 @@ bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len) {
     return ready;
 }
 
+static int outq_len(sl_sink_t *sink) {
+    pthread_rwlock_rdlock(&sink->rk_lock);
+    int n = rd_kafka_outq_len(sink->rk);
+    pthread_rwlock_unlock(&sink->rk_lock);
+    return n;
+}
+
 int sl_sink_flush(sl_sink_t *sink, int timeout_ms) {
     /* The poll thread serves the delivery reports; here we only wait for them. */
-    for (int waited = 0; rd_kafka_outq_len(sink->rk) > 0 && waited < timeout_ms; waited += 5) {
+    for (int waited = 0; outq_len(sink) > 0 && waited < timeout_ms; waited += 5) {
         struct timespec ts = {0, 5L * 1000000};
         nanosleep(&ts, NULL);
     }
-    return rd_kafka_outq_len(sink->rk);
+    return outq_len(sink);
 }
 
 void sl_sink_purge(sl_sink_t *sink) {
+    pthread_rwlock_rdlock(&sink->rk_lock);
     rd_kafka_purge(sink->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    pthread_rwlock_unlock(&sink->rk_lock);
+}
+
+int sl_sink_generation(sl_sink_t *sink) {
+    return atomic_load(&sink->generation);
 }
 
 void sl_sink_destroy(sl_sink_t *sink) {
@@ -356,12 +454,9 @@ void sl_sink_destroy(sl_sink_t *sink) {
     pthread_mutex_unlock(&sink->lock);
     pthread_join(sink->poll_thread, NULL);
     pthread_join(sink->health_thread, NULL);
-    for (int i = 0; i < NTOPICS; i++) {
-        if (sink->topics[i] != NULL) {
-            rd_kafka_topic_destroy(sink->topics[i]);
-        }
-    }
-    rd_kafka_destroy(sink->rk);
+    destroy_producer(sink);
+    pthread_rwlock_destroy(&sink->rk_lock);
+    sl_config_unref(sink->cfg);
     sl_embedded_destroy(sink->emb);
     free(sink->bootstrap);
     pthread_mutex_destroy(&sink->lock);

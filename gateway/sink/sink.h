@@ -1,6 +1,7 @@
 /* sink: the Kafka producer and its delivery reports.
  *
- * One idempotent producer (acks=all) per process. sl_sink_produce never blocks: a full queue or
+ * One idempotent producer (acks=all) per process, recreated after a fatal error.
+ * sl_sink_produce never blocks: a full queue or
  * unreachable brokers are answered SL_RETRY at once. Every message accepted by sl_sink_produce
  * gets exactly one call of the delivery callback, on the sink's poll thread, with the opaque
  * given at produce time. A health thread checks the brokers and the stage topics for /readyz. */
@@ -59,10 +60,14 @@ sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, 
  * why holds the reason. Any thread. */
 bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len);
 
-/* False once the producer has raised a fatal error (librdkafka cannot produce with it any more;
- * the process must be restarted): why holds librdkafka's reason. /healthz reports it so the
- * orchestrator restarts the gateway. Any thread. */
+/* False from a fatal producer error (the idempotent producer cannot go on: librdkafka's reason in
+ * why) until the health thread has failed every outstanding message (SL_RETRY,
+ * kafka_producer_reset) and created a new producer; the sink is not ready meanwhile. Any
+ * thread. */
 bool sl_sink_alive(sl_sink_t *sink, char *why, size_t why_len);
+
+/* Producers created so far (1, then one more per recovery from a fatal error). */
+int sl_sink_generation(sl_sink_t *sink);
 
 /* The librdkafka handle, for fault injection in tests only. Borrowed. */
 struct rd_kafka_s *sl_sink_handle(sl_sink_t *sink);

@@ -37,7 +37,8 @@ STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decis
                 "sluice.outcomes"]
 DEAD_LETTER_TOPIC = "sluice.dead-letter"
 ALL_TOPICS = STAGE_TOPICS + [DEAD_LETTER_TOPIC, "sluice.privacy", "sluice.suppression"]
-RETRYABLE_CODES = {"kafka_timeout", "kafka_possibly_persisted", "kafka_not_acknowledged", "queue_full",
+RETRYABLE_CODES = {"kafka_timeout", "kafka_possibly_persisted", "kafka_producer_reset",
+                   "kafka_not_acknowledged", "queue_full",
                    "kafka_unavailable", "shutting_down"}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SOURCE_DIR = os.environ.get(

@@ -380,24 +380,33 @@ Test(sink, longest_linger_with_shortest_delivery_timeout) {
               err.code ? err.code : "?", err.message);
 }
 
-static bool is_dead(void *arg) {
-    return !sl_sink_alive(arg, NULL, 0);
+static bool recreated(void *arg) {
+    return sl_sink_generation(arg) == 2 && sl_sink_alive(arg, NULL, 0) &&
+           sl_sink_ready(arg, NULL, 0);
 }
 
-Test(sink, fatal_error_makes_the_sink_dead_and_unready) {
+Test(sink, fatal_error_fails_outstanding_messages_and_recreates_the_producer) {
     start(NULL);
     char why[256] = "stale";
     cr_assert(sl_sink_alive(sink, why, sizeof(why)));
     cr_assert(eq(str, why, ""));
+    cr_assert(eq(int, sl_sink_generation(sink), 1));
+    /* One message outstanding (the broker answers after 1.5 s) when the producer dies. */
+    rd_kafka_mock_broker_set_rtt(mc, BROKER, 1500);
+    static report_t held = {0};
+    produce_ok(&held);
     /* What librdkafka raises when the idempotent producer's state cannot be recovered. */
     rd_kafka_test_fatal_error(sl_sink_handle(sink), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                               "injected by the test");
-    cr_assert(t_wait_until(is_dead, sink, 5000), "a fatal error left the sink alive");
-    sl_sink_alive(sink, why, sizeof(why));
-    cr_assert(not(eq(ptr, strstr(why, "OUT_OF_ORDER_SEQUENCE_NUMBER"), NULL)), "%s", why);
-    cr_assert(not(sl_sink_ready(sink, why, sizeof(why))));
-    cr_assert(not(eq(ptr, strstr(why, "fatal"), NULL)), "%s", why);
-    static report_t r = {0};
-    sl_error_t err = {0};
-    cr_assert(eq(int, produce(&r, &err), SL_RETRY), "a dead producer takes no new messages");
+    cr_assert(eq(int, wait_reports(1, 10000), 1), "the held message got no report");
+    report_t got = snapshot(&held);
+    cr_assert(eq(int, got.status, SL_RETRY), "status %s", sl_status_name(got.status));
+    cr_assert(eq(str, (char *)got.code, "kafka_producer_reset"), "%s", got.code);
+    rd_kafka_mock_broker_set_rtt(mc, BROKER, 0);
+    /* A new producer takes its place: alive, ready, and it produces. */
+    cr_assert(t_wait_until(recreated, sink, 15000), "no new producer after the fatal error");
+    static report_t after = {0};
+    produce_ok(&after);
+    cr_assert(eq(int, wait_reports(2, 10000), 2), "no report from the new producer");
+    cr_assert(eq(int, snapshot(&after).status, SL_OK));
 }

@@ -1,6 +1,5 @@
 #include "config/keyring.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -15,6 +14,7 @@
 #include <yaml.h>
 
 #include "config/file.h"
+#include "config/yamldoc.h"
 #include "core/base64.h"
 
 static const char *const jwa_names[SL_JWA__COUNT] = {"HS256", "HS384", "HS512", "RS256", "RS384",
@@ -181,43 +181,29 @@ static size_t hmac_min_len(sl_jwa_t alg) {
 
 /* --- auth.keys_file (YAML) ------------------------------------------------------------------ */
 
-static const char *scalar(yaml_document_t *doc, yaml_node_t *map, const char *key) {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        if (k != NULL && k->type == YAML_SCALAR_NODE &&
-            strcmp((char *)k->data.scalar.value, key) == 0) {
-            return v != NULL && v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value
-                                                            : NULL;
-        }
-    }
-    return NULL;
-}
-
-static sl_status_t load_entry(yaml_document_t *doc, yaml_node_t *e, const char *file, size_t line,
-                              ring_t *r, sl_error_t *err) {
+static sl_status_t load_entry(sl_yamldoc_t *y, yaml_node_t *e, ring_t *r, sl_error_t *err) {
     char what[512];
-    snprintf(what, sizeof(what), "auth.keys_file: %s:%zu", file, line);
+    snprintf(what, sizeof(what), "auth.keys_file: %s:%zu", y->file, e->start_mark.line + 1);
     static const char *const known[] = {
         "kid", "alg", "secret", "secret_file", "public_key_file", "private_key_file"};
     for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        bool scalar_key = k != NULL && k->type == YAML_SCALAR_NODE;
+        const char *k = sl_yamldoc_scalar(yaml_document_get_node(&y->doc, p->key));
         bool ok = false;
-        for (size_t i = 0; scalar_key && i < 6 && !ok; i++) {
-            ok = strcmp((char *)k->data.scalar.value, known[i]) == 0;
+        for (size_t i = 0; k != NULL && i < 6 && !ok; i++) {
+            ok = strcmp(k, known[i]) == 0;
         }
         if (!ok) {
             return sl_error_set(err, SL_REJECT, "config_unknown_key",
                                 "%s: unknown member \"%.64s\" (expected kid, alg, secret, "
                                 "secret_file, public_key_file, private_key_file)",
-                                what, scalar_key ? (const char *)k->data.scalar.value : "?");
+                                what, k != NULL ? k : "?");
         }
     }
-    const char *kid = scalar(doc, e, "kid"), *alg = scalar(doc, e, "alg");
-    const char *secret = scalar(doc, e, "secret"), *secret_file = scalar(doc, e, "secret_file");
-    const char *pub = scalar(doc, e, "public_key_file"), *priv = scalar(doc, e, "private_key_file");
+    const char *kid = sl_yamldoc_get_scalar(y, e, "kid"), *alg = sl_yamldoc_get_scalar(y, e, "alg");
+    const char *secret = sl_yamldoc_get_scalar(y, e, "secret");
+    const char *secret_file = sl_yamldoc_get_scalar(y, e, "secret_file");
+    const char *pub = sl_yamldoc_get_scalar(y, e, "public_key_file");
+    const char *priv = sl_yamldoc_get_scalar(y, e, "private_key_file");
     if (kid == NULL || kid[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "%s: kid: required", what);
     }
@@ -300,56 +286,27 @@ static sl_status_t load_entry(yaml_document_t *doc, yaml_node_t *e, const char *
 }
 
 static sl_status_t load_keys_file(const char *path, ring_t *r, sl_error_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return sl_error_set(err, SL_REJECT, "config_unreadable",
-                            "auth.keys_file: cannot open %s: %s", path, strerror(errno));
-    }
-    yaml_parser_t p;
-    yaml_document_t doc;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    sl_status_t rc = SL_OK;
-    if (!yaml_parser_load(&p, &doc)) {
-        rc = sl_error_set(err, SL_REJECT, "config_syntax", "auth.keys_file: %s:%zu:%zu: %s", path,
-                          p.problem_mark.line + 1, p.problem_mark.column + 1,
-                          p.problem != NULL ? p.problem : "not YAML");
-        yaml_parser_delete(&p);
-        fclose(f);
+    sl_yamldoc_t y = {.key = "auth.keys_file", .file = path, .code = "config_syntax", .err = err};
+    sl_status_t rc = sl_yamldoc_load_file(&y);
+    if (rc != SL_OK) {
         return rc;
     }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_node_t *keys = NULL;
-    if (root != NULL && root->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *pp = root->data.mapping.pairs.start;
-             pp < root->data.mapping.pairs.top; pp++) {
-            yaml_node_t *k = yaml_document_get_node(&doc, pp->key);
-            if (k != NULL && k->type == YAML_SCALAR_NODE &&
-                strcmp((char *)k->data.scalar.value, "keys") == 0) {
-                keys = yaml_document_get_node(&doc, pp->value);
-            }
-        }
-    }
+    yaml_node_t *keys = sl_yamldoc_get(&y, sl_yamldoc_root(&y), "keys");
     if (keys == NULL || keys->type != YAML_SEQUENCE_NODE) {
         rc = sl_error_set(err, SL_REJECT, "config_syntax",
                           "auth.keys_file: %s: expected `keys:` with a list of {kid, alg, ...}",
                           path);
+        goto done;
     }
-    for (yaml_node_item_t *it = keys != NULL && rc == SL_OK ? keys->data.sequence.items.start
-                                                            : NULL;
-         it != NULL && it < keys->data.sequence.items.top && rc == SL_OK; it++) {
-        yaml_node_t *e = yaml_document_get_node(&doc, *it);
-        if (e == NULL || e->type != YAML_MAPPING_NODE) {
-            rc = sl_error_set(err, SL_REJECT, "config_syntax",
-                              "auth.keys_file: %s:%zu: a key is a mapping {kid, alg, ...}", path,
-                              e != NULL ? e->start_mark.line + 1 : 0);
-            break;
-        }
-        rc = load_entry(&doc, e, path, e->start_mark.line + 1, r, err);
+    for (yaml_node_item_t *it = keys->data.sequence.items.start;
+         it < keys->data.sequence.items.top && rc == SL_OK; it++) {
+        yaml_node_t *e = yaml_document_get_node(&y.doc, *it);
+        rc = e != NULL && e->type == YAML_MAPPING_NODE
+                 ? load_entry(&y, e, r, err)
+                 : sl_yamldoc_fail(&y, e, "a key is a mapping {kid, alg, ...}");
     }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
-    fclose(f);
+done:
+    sl_yamldoc_free(&y);
     return rc;
 }
 

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/yamldoc.h"
+
 #define MAX_PURPOSES 32
 #define MAX_FILE_BYTES ((size_t)1 << 20)
 
@@ -49,33 +51,24 @@ struct sl_policy {
 };
 
 typedef struct {
-    const char *file;
-    yaml_document_t *doc;
+    sl_yamldoc_t *y; /* policy.yaml; its errors are policy_invalid, "<file>:<line>:<col>: ..." */
     sl_policy_t *p;
     const sl_contracts_t *contracts;
-    sl_error_t *err;
 } loader_t;
 
 static sl_status_t bad(loader_t *L, const yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static sl_status_t bad(loader_t *L, const yaml_node_t *at, const char *fmt, ...) {
-    char msg[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    sl_status_t rc = sl_yamldoc_vfail(L->y, at, fmt, ap);
     va_end(ap);
-    return sl_error_set(L->err, SL_REJECT, "policy_invalid", "%s:%zu:%zu: %s", L->file,
-                        at != NULL ? at->start_mark.line + 1 : 0,
-                        at != NULL ? at->start_mark.column + 1 : 0, msg);
+    return rc;
 }
 
 static yaml_node_t *node(loader_t *L, int id) {
-    return yaml_document_get_node(L->doc, id);
-}
-
-static const char *scalar(const yaml_node_t *n) {
-    return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+    return yaml_document_get_node(&L->y->doc, id);
 }
 
 /* --- names --------------------------------------------------------------------------------- */
@@ -112,7 +105,7 @@ static sl_status_t purposes(loader_t *L, const yaml_node_t *n, uint32_t *mask) {
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         const yaml_node_t *e = node(L, *it);
-        const char *s = scalar(e);
+        const char *s = sl_yamldoc_scalar(e);
         uint32_t bit = s != NULL ? sl_policy_purpose_bit(L->p, s, strlen(s)) : 0;
         if (bit == 0) {
             return bad(L, e, "\"%s\" is not a declared purpose (purposes: ...)", s ? s : "?");
@@ -133,7 +126,7 @@ static sl_status_t stages_of(loader_t *L, const yaml_node_t *n, uint32_t *mask) 
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         const yaml_node_t *e = node(L, *it);
-        int s = scalar(e) != NULL ? find_name(stage_names, 6, scalar(e)) : -1;
+        int s = sl_yamldoc_scalar(e) != NULL ? find_name(stage_names, 6, sl_yamldoc_scalar(e)) : -1;
         if (s < 0) {
             return bad(L, e, "unknown stage (raw, identity, consent, decisions, outcomes)");
         }
@@ -212,11 +205,11 @@ static sl_status_t action_of(loader_t *L, const yaml_node_t *n, sl_action_t *a) 
                 {"truncate_ip", SL_ACT_TRUNCATE_IP, 0, 0},
                 {"coarsen_geo", SL_ACT_COARSEN_GEO, 2, 6},
                 {"scrub", SL_ACT_SCRUB, 0, 0}};
-    const char *name = scalar(n);
+    const char *name = sl_yamldoc_scalar(n);
     const yaml_node_t *param = NULL;
     if (n != NULL && n->type == YAML_MAPPING_NODE &&
         n->data.mapping.pairs.top - n->data.mapping.pairs.start == 1) {
-        name = scalar(node(L, n->data.mapping.pairs.start->key));
+        name = sl_yamldoc_scalar(node(L, n->data.mapping.pairs.start->key));
         param = node(L, n->data.mapping.pairs.start->value);
     }
     for (size_t i = 0; name != NULL && i < sizeof(acts) / sizeof(acts[0]); i++) {
@@ -227,7 +220,7 @@ static sl_status_t action_of(loader_t *L, const yaml_node_t *n, sl_action_t *a) 
         a->param = acts[i].param;
         a->rule = -1;
         if (param != NULL) {
-            const char *v = scalar(param);
+            const char *v = sl_yamldoc_scalar(param);
             char *end = NULL;
             long x = v != NULL ? strtol(v, &end, 10) : -1;
             if (acts[i].max == 0 || v == NULL || *end != '\0' || x < 0 || x > acts[i].max) {
@@ -256,7 +249,7 @@ static sl_status_t named_masks(loader_t *L, const yaml_node_t *map, named_mask_t
     for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
          pp++) {
         const yaml_node_t *k = node(L, pp->key);
-        const char *key = scalar(k);
+        const char *key = sl_yamldoc_scalar(k);
         if (key == NULL) {
             return bad(L, k, "expected a name");
         }
@@ -286,7 +279,7 @@ static sl_status_t consent_section(loader_t *L, const yaml_node_t *map) {
     for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
          pp++) {
         const yaml_node_t *k = node(L, pp->key), *v = node(L, pp->value);
-        const char *key = scalar(k) != NULL ? scalar(k) : "";
+        const char *key = sl_yamldoc_scalar(k) != NULL ? sl_yamldoc_scalar(k) : "";
         sl_status_t rc;
         if (strcmp(key, "default") == 0) {
             rc = purposes(L, v, &p->default_consent);
@@ -301,7 +294,9 @@ static sl_status_t consent_section(loader_t *L, const yaml_node_t *map) {
             for (yaml_node_pair_t *sp = v->data.mapping.pairs.start;
                  rc == SL_OK && sp < v->data.mapping.pairs.top; sp++) {
                 const yaml_node_t *sk = node(L, sp->key);
-                int s = scalar(sk) != NULL ? find_name(stage_names, 6, scalar(sk)) : -1;
+                int s = sl_yamldoc_scalar(sk) != NULL
+                            ? find_name(stage_names, 6, sl_yamldoc_scalar(sk))
+                            : -1;
                 rc = s < 0
                          ? bad(L, sk, "unknown stage (raw, identity, consent, decisions, outcomes)")
                          : purposes(L, node(L, sp->value), &p->stage_requires[s]);
@@ -325,17 +320,17 @@ static sl_status_t rule_of(loader_t *L, const yaml_node_t *n, rule_t *r) {
     bool has_action = false;
     for (yaml_node_pair_t *pp = n->data.mapping.pairs.start; pp < n->data.mapping.pairs.top; pp++) {
         const yaml_node_t *k = node(L, pp->key), *v = node(L, pp->value);
-        const char *key = scalar(k) != NULL ? scalar(k) : "";
+        const char *key = sl_yamldoc_scalar(k) != NULL ? sl_yamldoc_scalar(k) : "";
         sl_status_t rc = SL_OK;
-        if (strcmp(key, "path") == 0 && scalar(v) != NULL) {
-            if (!path_exists(L, scalar(v))) {
+        if (strcmp(key, "path") == 0 && sl_yamldoc_scalar(v) != NULL) {
+            if (!path_exists(L, sl_yamldoc_scalar(v))) {
                 return bad(L, v, "path \"%s\": no field of the envelope or of any contract",
-                           scalar(v));
+                           sl_yamldoc_scalar(v));
             }
-            r->path = strdup(scalar(v));
+            r->path = strdup(sl_yamldoc_scalar(v));
             r->path_len = strlen(r->path);
-        } else if (strcmp(key, "pii") == 0 && scalar(v) != NULL) {
-            int c = find_name(pii_names, 7, scalar(v));
+        } else if (strcmp(key, "pii") == 0 && sl_yamldoc_scalar(v) != NULL) {
+            int c = find_name(pii_names, 7, sl_yamldoc_scalar(v));
             if (c < 0) {
                 return bad(L, v,
                            "unknown PII class (email, phone, ip, precise_location, free_text, "
@@ -378,7 +373,7 @@ static sl_status_t redaction_section(loader_t *L, const yaml_node_t *map) {
     for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
          pp++) {
         const yaml_node_t *k = node(L, pp->key), *v = node(L, pp->value);
-        const char *key = scalar(k) != NULL ? scalar(k) : "";
+        const char *key = sl_yamldoc_scalar(k) != NULL ? sl_yamldoc_scalar(k) : "";
         if (strcmp(key, "pii_default") == 0) {
             sl_status_t rc = action_of(L, v, &p->pii_default);
             if (rc != SL_OK) {
@@ -469,7 +464,7 @@ static sl_status_t unique_keys(loader_t *L, const yaml_node_t *n, int depth) {
     for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
         const yaml_node_t *ka = node(L, a->key);
         for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
-            const char *sa = scalar(ka), *sb = scalar(node(L, b->key));
+            const char *sa = sl_yamldoc_scalar(ka), *sb = sl_yamldoc_scalar(node(L, b->key));
             if (sa != NULL && sb != NULL && strcmp(sa, sb) == 0) {
                 return bad(L, ka, "\"%s\" is given twice in this mapping", sa);
             }
@@ -484,7 +479,7 @@ static sl_status_t unique_keys(loader_t *L, const yaml_node_t *n, int depth) {
 
 static sl_status_t load_doc(loader_t *L, const char *declared_version_out[1]) {
     sl_policy_t *p = L->p;
-    yaml_node_t *root = yaml_document_get_root_node(L->doc);
+    yaml_node_t *root = sl_yamldoc_root(L->y);
     sl_status_t urc = unique_keys(L, root, 0);
     if (urc != SL_OK) {
         return urc;
@@ -500,19 +495,20 @@ static sl_status_t load_doc(loader_t *L, const char *declared_version_out[1]) {
         const yaml_node_t *k = node(L, pp->key);
         int s = -1;
         for (int i = 0; i < 4 && s < 0; i++) {
-            s = scalar(k) != NULL && strcmp(scalar(k), names[i]) == 0 ? i : -1;
+            s = sl_yamldoc_scalar(k) != NULL && strcmp(sl_yamldoc_scalar(k), names[i]) == 0 ? i
+                                                                                            : -1;
         }
         if (s < 0) {
             return bad(L, k, "unknown key \"%s\" (version, purposes, consent, redaction)",
-                       scalar(k) ? scalar(k) : "?");
+                       sl_yamldoc_scalar(k) ? sl_yamldoc_scalar(k) : "?");
         }
         sections[s] = node(L, pp->value);
     }
-    if (scalar(sections[0]) == NULL || scalar(sections[0])[0] == '\0') {
+    if (sl_yamldoc_scalar(sections[0]) == NULL || sl_yamldoc_scalar(sections[0])[0] == '\0') {
         return bad(L, sections[0] != NULL ? sections[0] : root,
                    "version: required (e.g. version: 2026-11-27.1)");
     }
-    declared_version_out[0] = scalar(sections[0]);
+    declared_version_out[0] = sl_yamldoc_scalar(sections[0]);
     const yaml_node_t *pl = sections[1];
     if (pl == NULL || pl->type != YAML_SEQUENCE_NODE) {
         return bad(L, pl != NULL ? pl : root, "purposes: required, a list of names");
@@ -520,7 +516,7 @@ static sl_status_t load_doc(loader_t *L, const char *declared_version_out[1]) {
     for (yaml_node_item_t *it = pl->data.sequence.items.start; it < pl->data.sequence.items.top;
          it++) {
         const yaml_node_t *e = node(L, *it);
-        const char *s = scalar(e);
+        const char *s = sl_yamldoc_scalar(e);
         if (s == NULL || s[0] == '\0' || p->n_purposes == MAX_PURPOSES ||
             sl_policy_purpose_bit(p, s, strlen(s)) != 0) {
             return bad(L, e, "a purpose is a unique name (at most %d purposes)", MAX_PURPOSES);
@@ -562,21 +558,14 @@ sl_status_t sl_policy_load(const char *dir, const sl_contracts_t *contracts, sl_
     sl_policy_t *p = calloc(1, sizeof(*p));
     atomic_init(&p->refs, 1);
     p->file = strdup(path);
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-    sl_status_t rc;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = sl_error_set(err, SL_REJECT, "policy_invalid", "%s:%zu:%zu: %s", path,
-                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                          parser.problem != NULL ? parser.problem : "not YAML");
-        yaml_parser_delete(&parser);
+    sl_yamldoc_t y = {.file = path, .code = "policy_invalid", .err = err};
+    sl_status_t rc = sl_yamldoc_load(&y, data, len);
+    if (rc != SL_OK) {
         free(data);
         policy_free(p);
         return rc;
     }
-    loader_t L = {.file = path, .doc = &doc, .p = p, .contracts = contracts, .err = err};
+    loader_t L = {.y = &y, .p = p, .contracts = contracts};
     const char *declared = NULL;
     rc = load_doc(&L, &declared);
     if (rc == SL_OK) {
@@ -588,8 +577,7 @@ sl_status_t sl_policy_load(const char *dir, const sl_contracts_t *contracts, sl_
         p->version = malloc(n);
         snprintf(p->version, n, "%s+sha256:%s", declared, hex);
     }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    sl_yamldoc_free(&y);
     free(data);
     if (rc != SL_OK) {
         policy_free(p);

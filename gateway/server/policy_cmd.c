@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/yamldoc.h"
 #include "contracts/contracts.h"
 #include "pipeline/pipeline.h"
 #include "policy/actions.h"
@@ -134,38 +135,6 @@ static int cmd_lint(const opts_t *o) {
 
 /* --- test ---------------------------------------------------------------------------------- */
 
-static const char *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key) {
-    if (map == NULL || map->type != YAML_MAPPING_NODE) {
-        return NULL;
-    }
-    for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
-         pp++) {
-        yaml_node_t *k = yaml_document_get_node(doc, pp->key);
-        yaml_node_t *v = yaml_document_get_node(doc, pp->value);
-        if (k != NULL && k->type == YAML_SCALAR_NODE &&
-            strcmp((const char *)k->data.scalar.value, key) == 0) {
-            return v != NULL && v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value
-                                                            : NULL;
-        }
-    }
-    return NULL;
-}
-
-static yaml_node_t *map_node(yaml_document_t *doc, yaml_node_t *map, const char *key) {
-    if (map == NULL || map->type != YAML_MAPPING_NODE) {
-        return NULL;
-    }
-    for (yaml_node_pair_t *pp = map->data.mapping.pairs.start; pp < map->data.mapping.pairs.top;
-         pp++) {
-        yaml_node_t *k = yaml_document_get_node(doc, pp->key);
-        if (k != NULL && k->type == YAML_SCALAR_NODE &&
-            strcmp((const char *)k->data.scalar.value, key) == 0) {
-            return yaml_document_get_node(doc, pp->value);
-        }
-    }
-    return NULL;
-}
-
 /* Expected values may write a pseudonym as "HMAC(<input>)": it is computed with the test key, so
  * a case says which fields are pseudonymized without carrying opaque tokens. */
 static void expand_hmac(json_t *j) {
@@ -207,30 +176,20 @@ static void expand_hmac(json_t *j) {
 
 /* One case file; returns 0 pass, 1 fail. */
 static int run_case(const char *path, sl_contracts_t *c, sl_policy_t *p) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        printf("FAIL %s: cannot open\n", path);
+    sl_error_t err;
+    sl_yamldoc_t y = {.file = path, .code = "policy_invalid", .err = &err};
+    if (sl_yamldoc_load_file(&y) != SL_OK) {
+        printf("FAIL %s\n", err.message);
         return 1;
     }
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
     int failed = 1;
-    if (!yaml_parser_load(&parser, &doc)) {
-        printf("FAIL %s:%zu: not YAML: %s\n", path, parser.problem_mark.line + 1,
-               parser.problem != NULL ? parser.problem : "?");
-        yaml_parser_delete(&parser);
-        fclose(f);
-        return 1;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    const char *name = map_get(&doc, root, "name");
-    const char *tenant = map_get(&doc, root, "tenant");
-    const char *event = map_get(&doc, root, "event");
-    yaml_node_t *expect = map_node(&doc, root, "expect");
-    const char *want_outcome = map_get(&doc, expect, "outcome");
-    const char *want_value = map_get(&doc, expect, "value");
+    yaml_node_t *root = sl_yamldoc_root(&y);
+    const char *name = sl_yamldoc_get_scalar(&y, root, "name");
+    const char *tenant = sl_yamldoc_get_scalar(&y, root, "tenant");
+    const char *event = sl_yamldoc_get_scalar(&y, root, "event");
+    yaml_node_t *expect = sl_yamldoc_get(&y, root, "expect");
+    const char *want_outcome = sl_yamldoc_get_scalar(&y, expect, "outcome");
+    const char *want_value = sl_yamldoc_get_scalar(&y, expect, "value");
     const char *label = name != NULL ? name : path;
     if (event == NULL || want_outcome == NULL) {
         printf("FAIL %s: a case needs name, event (JSON) and expect.outcome\n", path);
@@ -279,9 +238,7 @@ static int run_case(const char *path, sl_contracts_t *c, sl_policy_t *p) {
     }
     sl_request_free(req);
 done:
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    fclose(f);
+    sl_yamldoc_free(&y);
     return failed;
 }
 

@@ -67,7 +67,17 @@ typedef struct sl_config {
         int64_t subject_burst;
         int64_t rate_limit_keys;
         int64_t inflight_bytes; /* request bodies admitted and not yet answered */
+        int64_t max_beacon_bytes;
+        int64_t max_decompressed_bytes;
+        int64_t max_compression_ratio;
     } limits;
+    struct {
+        char *origins; /* "tenant=origin,origin tenant2=origin" */
+    } cors;
+    struct {
+        int64_t max_skew_ms;  /* 0: occurred_at is never corrected */
+        int64_t tolerance_ms; /* offsets up to this are transit time, not skew */
+    } clock;
     struct { /* key templates (config/keytpl.h) */
         char *raw;
         char *identity;

@@ -142,6 +142,38 @@ static const sl_cfg_key_t keys[] = {
      "Content-Length) or decoded, so a slow broker slows clients down instead of growing "
      "memory. The sink's own queue is bounded by kafka.queue_max_bytes."},
 
+    {"limits.max_beacon_bytes", SL_CFG_SIZE, OFF(limits.max_beacon_bytes), "64KiB", 1024,
+     (int64_t)16 * 1024 * 1024, NULL, 0,
+     "Largest body of POST /v1/beacon (the browsers' own limit for sendBeacon and keepalive "
+     "fetch is 64 KiB); over it the answer is 413."},
+    {"limits.max_decompressed_bytes", SL_CFG_SIZE, OFF(limits.max_decompressed_bytes), "8MiB", 1024,
+     (int64_t)1024 * 1024 * 1024, NULL, 0,
+     "Largest body after Content-Encoding: gzip is undone. Inflated as a stream into a buffer "
+     "that never grows past this; a body that would is refused with 413 "
+     "`decompressed_too_large` without being inflated further."},
+    {"limits.max_compression_ratio", SL_CFG_INT, OFF(limits.max_compression_ratio), "200", 2,
+     100000, NULL, 0,
+     "Largest inflated/compressed size ratio of a gzip body; above it the answer is 413 "
+     "`compression_ratio` (a decompression bomb), checked as the body inflates. JSON batches "
+     "compress 5-30 times."},
+    {"cors.origins", SL_CFG_STRING, OFF(cors.origins), "", NOLIM, NULL, 0,
+     "Browser origins allowed per tenant, whitespace-separated `tenant=origin[,origin...]`, e.g. "
+     "`shop=https://shop.example,https://www.shop.example`. A request with an Origin header not "
+     "listed for its token's tenant is refused with 403 `origin_not_allowed` and nothing of it "
+     "is produced; requests without Origin (servers, apps) are not checked. Allowed origins get "
+     "Access-Control-Allow-Origin, and OPTIONS preflights from any listed origin are answered. "
+     "Credentials (cookies) are never used: the token authenticates."},
+    {"clock.max_skew", SL_CFG_DURATION, OFF(clock.max_skew_ms), "24h", 0, (int64_t)30 * 86400000,
+     NULL, 0,
+     "Clock skew corrected: when a batch's sent_at differs from its receive time by more than "
+     "clock.tolerance and at most this, every event's occurred_at is moved by that difference "
+     "(the client's clock was wrong by it); the original occurred_at and sent_at are kept in "
+     "the headers client_occurred_at and client_sent_at. A larger difference is left "
+     "uncorrected. 0 turns correction off."},
+    {"clock.tolerance", SL_CFG_DURATION, OFF(clock.tolerance_ms), "2s", 0, 3600000, NULL, 0,
+     "A sent_at within this of the receive time is taken as right (the difference is transit "
+     "time): occurred_at is left as sent."},
+
     {"keys.raw", SL_CFG_STRING, OFF(keys.raw), KEY_DEFAULT, NOLIM, NULL, 0,
      "Message key template of the raw stage. Literal text and groups in braces; a group lists "
      "alternatives separated by `|` and the first one the event has (a non-empty string or a "

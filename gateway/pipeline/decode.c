@@ -14,7 +14,9 @@ sl_status_t sl_stage_decode(sl_request_t *req) {
     if (strcmp(req->media_type, "application/x-protobuf") == 0) {
         return sl_decode_protobuf(req);
     }
-    if (strcmp(req->media_type, "application/json") != 0) {
+    /* navigator.sendBeacon sends a string as text/plain (other types need a preflight). */
+    bool beacon_text = req->route == SL_ROUTE_BEACON && strcmp(req->media_type, "text/plain") == 0;
+    if (strcmp(req->media_type, "application/json") != 0 && !beacon_text) {
         return sl_request_fail(req, SL_FAULT_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                                "Content-Type must be application/json or "
                                "application/x-protobuf, got \"%s\"",

@@ -203,9 +203,19 @@ sl_status_t sl_stage_auth(sl_request_t *req) {
         req->principal.subject = "";
         return SL_OK;
     }
+    if (req->bearer == NULL && req->route == SL_ROUTE_BEACON && req->doc.nodes != NULL) {
+        /* A page's sendBeacon cannot set headers: the token is in the batch. */
+        int64_t t = sl_json_get(&req->doc, 0, "token");
+        if (t >= 0 && req->doc.nodes[t].type == SL_JSON_STRING) {
+            sl_json_str(&req->doc, (uint32_t)t, req->arena, &req->bearer, &req->bearer_len);
+        }
+    }
     if (req->bearer == NULL) {
         return sl_request_fail(req, SL_FAULT_UNAUTHENTICATED, "token_missing",
-                               "send a JWT as Authorization: Bearer <token>");
+                               req->route == SL_ROUTE_BEACON
+                                   ? "send a JWT in the batch's \"token\" member (or as "
+                                     "Authorization: Bearer <token>)"
+                                   : "send a JWT as Authorization: Bearer <token>");
     }
     /* A token verified before (same bytes, same key ring, still valid) is not verified again:
      * RSA and ECDSA cost tens of microseconds. The ring's generation changes on every reload,
@@ -483,6 +493,14 @@ static sl_status_t stage_produce(sl_request_t *req) {
         if (trace != NULL) {
             headers[nh++] = (sl_header_t){"traceparent", trace, trace_len};
         }
+        char client_occurred[25];
+        if (req->skew_ms != 0 && ev->value == NULL) {
+            /* The client's clock was off (clock.max_skew): what it said, as it said it. */
+            sl_time_format_rfc3339(ev->occurred_at_ms - req->skew_ms, client_occurred);
+            headers[nh++] =
+                (sl_header_t){"client_occurred_at", client_occurred, strlen(client_occurred)};
+            headers[nh++] = (sl_header_t){"client_sent_at", sent, strlen(sent)};
+        }
         if (ev->key_random) {
             headers[nh++] = (sl_header_t){"key_source", "random", 6};
         }
@@ -521,23 +539,58 @@ static sl_status_t stage_produce(sl_request_t *req) {
     return SL_OK;
 }
 
-static const struct {
+/* clang-format off */
+typedef struct stage {
     const char *name;
     sl_status_t (*run)(sl_request_t *req);
-} stages[] =
-    {
-        {"admit", stage_admit},          {"auth", sl_stage_auth},
-        {"limit", sl_stage_limit},       {"decode", sl_stage_decode},
-        {"validate", sl_stage_validate}, {"contract", sl_stage_contract},
-        {"scope", stage_scope},          {"consent", sl_stage_consent},
-        {"suppress", stage_suppress},    {"key", stage_key},
-        {"route", stage_route},          {"dedupe", stage_dedupe},
-        {"produce", stage_produce},
-},
-  erasure_stages[] = {
-      {"admit", stage_admit},        {"auth", sl_stage_auth},    {"limit", sl_stage_limit},
-      {"erasure", sl_stage_erasure}, {"produce", stage_produce},
+} stage_t;
+
+static const stage_t stages[] = {
+    {"admit", stage_admit},
+    {"auth", sl_stage_auth},
+    {"cors", sl_stage_cors},
+    {"limit", sl_stage_limit},
+    {"inflate", sl_stage_inflate},
+    {"decode", sl_stage_decode},
+    {"validate", sl_stage_validate},
+    {"contract", sl_stage_contract},
+    {"scope", stage_scope},
+    {"consent", sl_stage_consent},
+    {"suppress", stage_suppress},
+    {"key", stage_key},
+    {"route", stage_route},
+    {"dedupe", stage_dedupe},
+    {"produce", stage_produce},
 };
+
+/* A beacon's token is in its body: decoded before auth. */
+static const stage_t beacon_stages[] = {
+    {"admit", stage_admit},
+    {"inflate", sl_stage_inflate},
+    {"decode", sl_stage_decode},
+    {"auth", sl_stage_auth},
+    {"cors", sl_stage_cors},
+    {"limit", sl_stage_limit},
+    {"validate", sl_stage_validate},
+    {"contract", sl_stage_contract},
+    {"scope", stage_scope},
+    {"consent", sl_stage_consent},
+    {"suppress", stage_suppress},
+    {"key", stage_key},
+    {"route", stage_route},
+    {"dedupe", stage_dedupe},
+    {"produce", stage_produce},
+};
+
+static const stage_t erasure_stages[] = {
+    {"admit", stage_admit},
+    {"auth", sl_stage_auth},
+    {"cors", sl_stage_cors},
+    {"limit", sl_stage_limit},
+    {"erasure", sl_stage_erasure},
+    {"produce", stage_produce},
+};
+/* clang-format on */
 
 static void release(sl_request_t *req) {
     if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) == 1) {
@@ -591,11 +644,17 @@ void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
 void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx) {
     req->on_complete = on_complete;
     req->ctx = ctx;
-    bool erasure = req->route == SL_ROUTE_ERASURE;
-    size_t n = erasure ? sizeof(erasure_stages) / sizeof(erasure_stages[0])
-                       : sizeof(stages) / sizeof(stages[0]);
+    const stage_t *table = stages;
+    size_t n = sizeof(stages) / sizeof(stages[0]);
+    if (req->route == SL_ROUTE_ERASURE) {
+        table = erasure_stages;
+        n = sizeof(erasure_stages) / sizeof(erasure_stages[0]);
+    } else if (req->route == SL_ROUTE_BEACON) {
+        table = beacon_stages;
+        n = sizeof(beacon_stages) / sizeof(beacon_stages[0]);
+    }
     for (size_t i = 0; i < n; i++) {
-        sl_status_t st = erasure ? erasure_stages[i].run(req) : stages[i].run(req);
+        sl_status_t st = table[i].run(req);
         if (st != SL_OK || req->fault != SL_FAULT_NONE) {
             break;
         }

@@ -75,6 +75,14 @@ sl_status_t sl_stage_decode(sl_request_t *req);
 sl_status_t sl_decode_protobuf(sl_request_t *req);
 sl_status_t sl_stage_validate(sl_request_t *req);
 sl_status_t sl_stage_contract(sl_request_t *req);
+/* pipeline/inflate.c: a Content-Encoding: gzip body inflated in place of the body
+ * (limits.max_decompressed_bytes, limits.max_compression_ratio: 413); other encodings 415. */
+sl_status_t sl_stage_inflate(sl_request_t *req);
+/* pipeline/cors.c: a request with an Origin must come from an origin cors.origins lists for its
+ * tenant (403 origin_not_allowed); the allowed one is echoed in req->allowed_origin. */
+sl_status_t sl_stage_cors(sl_request_t *req);
+/* Whether origin is listed in cors.origins for tenant (NULL: for any tenant: preflights). */
+bool sl_cors_listed(const sl_config_t *cfg, const char *tenant, const char *origin);
 /* pipeline/key.c: each pending event's message key from its template (keys.types, keys.<stage>),
  * redacted like the fields it is made of; keys.missing when a group has no value; hot keys
  * (keys.hot, or over keys.hot_rate counted in hot, which may be NULL) spread over sub-keys. */

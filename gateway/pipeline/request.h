@@ -41,6 +41,7 @@ typedef enum {
 typedef enum {
     SL_ROUTE_EVENTS = 0, /* POST /v1/events: a batch of events */
     SL_ROUTE_ERASURE,    /* POST /v1/privacy/erasure: forget a user */
+    SL_ROUTE_BEACON,     /* POST /v1/beacon: a batch from a page (token in the body, 204) */
 } sl_route_t;
 
 typedef struct sl_request sl_request_t;
@@ -72,7 +73,7 @@ typedef struct {
     bool shadow_dropped;     /* the shadow policy's consent gate would drop it */
     const char *value; /* a value made by its stage (erasure records); NULL: encode the event */
     size_t value_len;
-    int64_t occurred_at_ms;
+    int64_t occurred_at_ms; /* corrected by the request's skew_ms */
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
      * report on the sink's poll thread before it releases the request's pending count. */
     sl_outcome_t outcome;
@@ -91,8 +92,10 @@ struct sl_request {
 
     /* Input, filled by the transport before submit. */
     sl_route_t route;
-    const char *media_type; /* lower-case, without parameters; "" when absent */
-    const char *bearer;     /* token of Authorization: Bearer, or NULL */
+    const char *media_type;       /* lower-case, without parameters; "" when absent */
+    const char *content_encoding; /* lower-case Content-Encoding, "" when absent */
+    const char *origin;           /* the Origin header (browsers), or NULL */
+    const char *bearer;           /* token of Authorization: Bearer, or NULL */
     size_t bearer_len;
     const char *body;
     size_t body_len;
@@ -101,10 +104,12 @@ struct sl_request {
 
     /* Set by stages. */
     sl_principal_t principal;
-    sl_json_doc_t doc;    /* the parsed body; node 0 is the batch object */
-    const char *batch_id; /* NUL-terminated, or NULL */
-    int64_t sent_at_ms;   /* the batch's sent_at (validate stage); 0: none */
-    int64_t admitted;     /* bytes counted against limits.inflight_bytes until on_complete */
+    sl_json_doc_t doc;          /* the parsed body; node 0 is the batch object */
+    const char *batch_id;       /* NUL-terminated, or NULL */
+    int64_t sent_at_ms;         /* the batch's sent_at (validate stage); 0: none */
+    int64_t skew_ms;            /* receive time - sent_at when corrected (clock.max_skew), else 0 */
+    const char *allowed_origin; /* the Origin the answer allows (cors stage), or NULL */
+    int64_t admitted;           /* bytes counted against limits.inflight_bytes until on_complete */
     sl_event_t *events;
     size_t n_events;
     sl_fault_t fault;

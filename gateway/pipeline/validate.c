@@ -131,9 +131,26 @@ sl_status_t sl_stage_validate(sl_request_t *req) {
                                "sent_at: expected an RFC 3339 string or epoch milliseconds");
     }
     req->sent_at_ms = sent_at >= 0 ? ms : 0;
-    int64_t max_id = req->cfg->limits.max_id_bytes;
+    /* A client clock off by more than transit time (and not absurdly): its events' times move
+     * by the same amount (clock.max_skew). */
+    const sl_config_t *cfg = req->cfg;
+    if (sent_at >= 0 && cfg->clock.max_skew_ms > 0) {
+        int64_t off = req->received_at_ms - ms;
+        int64_t mag = off < 0 ? -off : off;
+        if (mag > cfg->clock.tolerance_ms && mag <= cfg->clock.max_skew_ms) {
+            req->skew_ms = off;
+        }
+    }
+    int64_t max_id = cfg->limits.max_id_bytes;
     for (size_t i = 0; i < req->n_events; i++) {
-        validate_event(&req->events[i], max_id);
+        sl_event_t *ev = &req->events[i];
+        validate_event(ev, max_id);
+        if (req->skew_ms != 0 && ev->outcome == SL_OUT_PENDING) {
+            int64_t t = ev->occurred_at_ms + req->skew_ms;
+            ev->occurred_at_ms = t < SL_TIME_MIN_MS   ? SL_TIME_MIN_MS
+                                 : t > SL_TIME_MAX_MS ? SL_TIME_MAX_MS
+                                                      : t;
+        }
     }
     return SL_OK;
 }

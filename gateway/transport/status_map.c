@@ -64,6 +64,9 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
     } else if (t.by_outcome[SL_OUT_RETRYABLE] > 0) {
         out->http_status = 207;
         out->grpc_status = GRPC_OK;
+    } else if (req->route == SL_ROUTE_BEACON) {
+        out->http_status = 204; /* processed; the page cannot read an answer */
+        out->grpc_status = GRPC_OK;
     } else if (req->route == SL_ROUTE_ERASURE) {
         out->http_status = 202; /* recorded and acknowledged; the deletion runs downstream */
         out->grpc_status = GRPC_OK;
@@ -77,7 +80,9 @@ void sl_answer_build(sl_request_t *req, sl_answer_t *out) {
                              ? req->retry_after_s
                              : (int)((req->cfg->http.retry_after_ms + 999) / 1000);
     sl_buf_init(&out->body, req->arena, 256 + req->n_events * 16);
-    sl_response_render(req, &out->body);
+    if (out->http_status != 204) {
+        sl_response_render(req, &out->body);
+    }
     sl_metrics_request(out->http_status, sl_time_mono_ns() - req->start_ns);
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     size_t len;
     size_t cap;
     int64_t max_body;
+    const char *limit_key; /* the config key max_body comes from */
     uint64_t discarded;
     atomic_bool complete;
     atomic_int refs; /* libmicrohttpd's, plus the pipeline's while submitted */
@@ -55,7 +56,15 @@ static void ctx_unref(ctx_t *c) {
 static enum MHD_Result send_answer(ctx_t *c, sl_answer_t *a, const char *allow) {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(a->body.len, a->body.data, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (a->http_status != 204) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    }
+    if (c->req->allowed_origin != NULL) {
+        /* Never Access-Control-Allow-Credentials: the token authenticates, not cookies. */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN,
+                                c->req->allowed_origin);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     if (a->retry_after) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", a->retry_after_s);
@@ -128,17 +137,57 @@ static const char *media_type(sl_request_t *req, const char *ct) {
 }
 
 /* First call for a request: the head is complete, nothing of the body has been read. */
+/* A lower-case copy of header name's value in the request's arena, or NULL. */
+static const char *header_lower(ctx_t *c, const char *name) {
+    const char *v = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(v);
+    char *out = sl_arena_strndup(c->req->arena, v, n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (char)tolower((unsigned char)out[i]);
+    }
+    return out;
+}
+
+/* OPTIONS from a browser about to POST with headers (fetch with Authorization or JSON). */
+static enum MHD_Result preflight(ctx_t *c) {
+    const char *origin = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL || !sl_cors_listed(c->req->cfg, NULL, origin)) {
+        return fail_early(c, SL_FAULT_FORBIDDEN, "origin_not_allowed",
+                          "this origin is not in cors.origins", NULL);
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "authorization, content-type, content-encoding");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    enum MHD_Result ret = MHD_queue_response(c->conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    c->state = ST_ANSWERED;
+    return ret;
+}
+
 static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     struct MHD_Connection *conn = c->conn;
     const sl_config_t *cfg = c->req->cfg;
     if (strcmp(url, "/v1/privacy/erasure") == 0) {
         c->req->route = SL_ROUTE_ERASURE;
+    } else if (strcmp(url, "/v1/beacon") == 0) {
+        c->req->route = SL_ROUTE_BEACON;
     } else if (strcmp(url, "/v1/events") != 0) {
         return fail_early(c, SL_FAULT_NOT_FOUND, "not_found", "no such endpoint", NULL);
     }
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0 && c->req->route != SL_ROUTE_ERASURE) {
+        return preflight(c);
+    }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         return fail_early(c, SL_FAULT_METHOD_NOT_ALLOWED, "method_not_allowed",
-                          "use POST for /v1/events and /v1/privacy/erasure", "POST");
+                          "use POST for /v1/events, /v1/beacon and /v1/privacy/erasure",
+                          c->req->route == SL_ROUTE_ERASURE ? "POST" : "POST, OPTIONS");
     }
     if (sl_pipeline_draining(c->srv->pipeline)) {
         return fail_early(c, SL_FAULT_UNAVAILABLE, "shutting_down",
@@ -162,6 +211,11 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
                           "only Transfer-Encoding: chunked is supported", NULL);
     }
     c->max_body = cfg->limits.max_body_bytes;
+    c->limit_key = "limits.max_body_bytes";
+    if (c->req->route == SL_ROUTE_BEACON && cfg->limits.max_beacon_bytes < c->max_body) {
+        c->max_body = cfg->limits.max_beacon_bytes;
+        c->limit_key = "limits.max_beacon_bytes";
+    }
     if (cl.count > 0) {
         char *end;
         unsigned long long n = strtoull(cl.first, &end, 10);
@@ -171,8 +225,8 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
         }
         if (n > (unsigned long long)c->max_body) {
             char msg[160];
-            snprintf(msg, sizeof(msg), "the body is %llu bytes, over limits.max_body_bytes (%lld)",
-                     n, (long long)c->max_body);
+            snprintf(msg, sizeof(msg), "the body is %llu bytes, over %s (%lld)", n, c->limit_key,
+                     (long long)c->max_body);
             return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
         }
         char why[256];
@@ -188,6 +242,10 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     sl_request_t *req = c->req;
     req->media_type = media_type(
         req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+    const char *enc = header_lower(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    req->content_encoding = enc != NULL ? enc : "";
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    req->origin = origin != NULL ? sl_arena_strndup(req->arena, origin, strlen(origin)) : NULL;
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
@@ -286,9 +344,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         {
             char msg[160];
-            snprintf(msg, sizeof(msg),
-                     "the chunked body is over limits.max_body_bytes (%lld); %llu bytes were sent",
-                     (long long)c->max_body, (unsigned long long)c->discarded);
+            snprintf(msg, sizeof(msg), "the chunked body is over %s (%lld); %llu bytes were sent",
+                     c->limit_key, (long long)c->max_body, (unsigned long long)c->discarded);
             return fail_early(c, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
         }
     case ST_SUBMITTED:

@@ -1,0 +1,53 @@
+/* pipeline/cors: browser origins per tenant (cors.origins). A page may send only to the tenants
+ * that list its origin; the token, never a cookie, authenticates it. */
+#include <ctype.h>
+#include <string.h>
+
+#include "pipeline/pipeline.h"
+
+/* Whether origin is listed in cors.origins for tenant (NULL: for any tenant). The list is
+ * "tenant=o1,o2 tenant2=o3": scanned in place, it is short and read once per browser request. */
+bool sl_cors_listed(const sl_config_t *cfg, const char *tenant, const char *origin) {
+    const char *s = cfg->cors.origins;
+    size_t ol = strlen(origin);
+    size_t tl = tenant != NULL ? strlen(tenant) : 0;
+    while (*s != '\0') {
+        while (isspace((unsigned char)*s)) {
+            s++;
+        }
+        size_t w = 0;
+        while (s[w] != '\0' && !isspace((unsigned char)s[w])) {
+            w++;
+        }
+        const char *eq = memchr(s, '=', w);
+        if (eq != NULL &&
+            (tenant == NULL || ((size_t)(eq - s) == tl && memcmp(s, tenant, tl) == 0))) {
+            for (const char *o = eq + 1; o < s + w;) {
+                size_t n = strcspn(o, ", \t\n");
+                if (o + n > s + w) {
+                    n = (size_t)(s + w - o);
+                }
+                if (n == ol && memcmp(o, origin, ol) == 0) {
+                    return true;
+                }
+                o += n + 1;
+            }
+        }
+        s += w;
+    }
+    return false;
+}
+
+sl_status_t sl_stage_cors(sl_request_t *req) {
+    if (req->origin == NULL) {
+        return SL_OK; /* not a browser: nothing to check */
+    }
+    if (!sl_cors_listed(req->cfg, req->principal.tenant, req->origin)) {
+        return sl_request_fail(req, SL_FAULT_FORBIDDEN, "origin_not_allowed",
+                               "origin %.200s may not send events for tenant \"%s\" (cors.origins)",
+                               req->origin,
+                               req->principal.tenant != NULL ? req->principal.tenant : "");
+    }
+    req->allowed_origin = req->origin;
+    return SL_OK;
+}

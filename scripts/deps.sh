@@ -13,6 +13,8 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libnghttp2-dev libproto
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(libcriterion-dev kcat python3 python3-protobuf python3-grpcio python3-jwt
          python3-cryptography nghttp2-client clang-format clang-tidy)
+  # HTTP/2 attack tests (raw frames) and the h2load benchmark's ceiling (nghttpd).
+  pkgs+=(python3-h2 nghttp2-server)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 fi

@@ -96,7 +96,16 @@ typedef struct sl_config {
         int64_t max_connections;
         int64_t idle_timeout_ms;
         int64_t retry_after_ms;
+        int64_t request_timeout_ms;
     } http;
+    struct {
+        int64_t max_concurrent_streams;
+        int64_t max_pending_requests; /* per connection, waiting for Kafka (reset ones too) */
+        int64_t max_resets_per_second;
+        int64_t max_invalid_frames;
+        int64_t max_continuations;
+        int64_t window_bytes;
+    } http2;
     struct {
         bool required;
         char *secret;

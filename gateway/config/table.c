@@ -224,6 +224,37 @@ static const sl_cfg_key_t keys[] = {
     {"http.retry_after", SL_CFG_DURATION, OFF(http.retry_after_ms), "1s", 1000, 3600000, NULL, 0,
      "Value of Retry-After (rounded up to seconds) on 503 and 207 answers."},
 
+    {"http.request_timeout", SL_CFG_DURATION, OFF(http.request_timeout_ms), "30s", 1000, 3600000,
+     NULL, SL_CFG_RESTART,
+     "HTTP/2 and gRPC: a stream whose request (headers and body) is not complete this long after "
+     "it opened is reset (slow-body attacks). Waiting for Kafka does not count."},
+    {"http2.max_concurrent_streams", SL_CFG_INT, OFF(http2.max_concurrent_streams), "100", 1, 10000,
+     NULL, SL_CFG_RESTART,
+     "SETTINGS_MAX_CONCURRENT_STREAMS of HTTP/2 and gRPC connections on listen.http (streams "
+     "open at once per connection; nghttp2's default is unlimited)."},
+    {"http2.max_pending_requests", SL_CFG_INT, OFF(http2.max_pending_requests), "200", 1, 100000,
+     NULL, SL_CFG_RESTART,
+     "Requests of one HTTP/2 connection handed to the pipeline and still waiting for Kafka, "
+     "counting streams the client has reset (their events are still produced, so the stream "
+     "limit alone does not bound them). Past it new streams are refused with REFUSED_STREAM."},
+    {"http2.max_resets_per_second", SL_CFG_INT, OFF(http2.max_resets_per_second), "33", 1, 100000,
+     NULL, SL_CFG_RESTART,
+     "Streams a client may reset per second (burst 1000) before the connection is closed with "
+     "GOAWAY: the Rapid Reset attack (CVE-2023-44487)."},
+    {"http2.max_invalid_frames", SL_CFG_INT, OFF(http2.max_invalid_frames), "20", 1, 100000, NULL,
+     SL_CFG_RESTART,
+     "Invalid frames (protocol errors on a stream) a connection may send before it is closed "
+     "with GOAWAY."},
+    {"http2.max_continuations", SL_CFG_INT, OFF(http2.max_continuations), "8", 1, 1000, NULL,
+     SL_CFG_RESTART,
+     "CONTINUATION frames after one HEADERS before the connection is closed (the CONTINUATION "
+     "flood, CVE-2024-27316)."},
+    {"http2.window_bytes", SL_CFG_SIZE, OFF(http2.window_bytes), "1MiB", 65535, 1073741823, NULL,
+     SL_CFG_RESTART,
+     "Flow-control window a stream's body gets. Credit is returned as the body is read, and held "
+     "back while requests in flight are over limits.inflight_bytes, so a slow broker slows "
+     "clients down instead of filling memory."},
+
     {"auth.required", SL_CFG_BOOL, OFF(auth.required), "true", NOLIM, NULL, 0,
      "Require a valid JWT (Authorization: Bearer) on every public request."},
     {"auth.secret", SL_CFG_STRING, OFF(auth.secret), "", NOLIM, NULL, SL_CFG_SECRET,

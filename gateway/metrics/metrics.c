@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const int codes[] = {200, 202, 204, 207, 400, 401, 403, 404,
-                            405, 408, 413, 415, 429, 431, 500, 503};
+                            405, 408, 413, 415, 429, 431, 500, 503, 504};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 /* Upper bounds in microseconds of the latency histogram buckets. */
 static const uint64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,   50000,    100000,

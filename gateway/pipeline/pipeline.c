@@ -429,6 +429,12 @@ static sl_status_t stage_produce(sl_request_t *req) {
         return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "shutting_down",
                                "the gateway is shutting down; retry after Retry-After");
     }
+    if (req->deadline_ms != 0 && sl_time_now_ms() >= req->deadline_ms) {
+        /* The client has given up (grpc-timeout): nothing of it is produced late. */
+        return sl_request_fail(req, SL_FAULT_DEADLINE_EXCEEDED, "deadline_exceeded",
+                               "the request's deadline (grpc-timeout) passed before its events "
+                               "could be produced; nothing was produced");
+    }
     char why[256];
     if (!sl_sink_ready(pl->sink, why, sizeof(why))) {
         return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "kafka_unavailable",

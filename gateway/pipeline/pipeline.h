@@ -130,5 +130,8 @@ void sl_dead_letter_produce(sl_request_t *req, sl_sink_t *sink);
 
 /* The per-event answer body (JSON) for a completed request, or the error body for a fault. */
 void sl_response_render(const sl_request_t *req, sl_buf_t *out);
+/* The same answer as a serialized sluice.v1.PublishResponse (gRPC), for a request without a
+ * fault (gRPC carries faults in its status trailers). */
+void sl_response_render_proto(const sl_request_t *req, sl_buf_t *out);
 
 #endif

@@ -34,6 +34,7 @@ typedef enum {
     SL_FAULT_UNAVAILABLE,
     SL_FAULT_NOT_IMPLEMENTED,
     SL_FAULT_INTERNAL,
+    SL_FAULT_DEADLINE_EXCEEDED, /* gRPC grpc-timeout passed before the request could finish */
     SL_FAULT__COUNT,
 } sl_fault_t;
 
@@ -96,6 +97,8 @@ struct sl_request {
     const char *content_encoding; /* lower-case Content-Encoding, "" when absent */
     const char *origin;           /* the Origin header (browsers), or NULL */
     const char *bearer;           /* token of Authorization: Bearer, or NULL */
+    int64_t deadline_ms;          /* gRPC grpc-timeout as sl_time_now_ms time; 0: none. Nothing is
+                                     produced past it. */
     size_t bearer_len;
     const char *body;
     size_t body_len;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/pb.h"
 #include "pipeline/pipeline.h"
 
 void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
@@ -67,4 +68,61 @@ void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
         first = false;
     }
     sl_buf_puts(out, "]}");
+}
+
+void sl_response_render_proto(const sl_request_t *req, sl_buf_t *out) {
+    /* EventResult.Status numbers, by sl_outcome_t. */
+    static const uint32_t status_of[SL_OUT__COUNT] = {
+        [SL_OUT_ACCEPTED] = 1,  [SL_OUT_INVALID] = 2,   [SL_OUT_CONSENT_DROPPED] = 3,
+        [SL_OUT_DUPLICATE] = 4, [SL_OUT_RETRYABLE] = 5, [SL_OUT_SUPPRESSED] = 6,
+    };
+    sl_tally_t t;
+    sl_request_tally(req, &t);
+    if (req->batch_id != NULL) {
+        pb_put_bytes(out, 1, req->batch_id, strlen(req->batch_id));
+    }
+    const uint64_t counts[] = {req->n_events,
+                               t.by_outcome[SL_OUT_ACCEPTED],
+                               t.by_outcome[SL_OUT_INVALID],
+                               t.by_outcome[SL_OUT_CONSENT_DROPPED],
+                               t.by_outcome[SL_OUT_DUPLICATE],
+                               t.by_outcome[SL_OUT_RETRYABLE]};
+    for (uint32_t f = 0; f < 6; f++) {
+        if (counts[f] != 0) { /* proto3: defaults are left out */
+            pb_put_tag(out, f + 2, 0);
+            pb_put_varint(out, counts[f]);
+        }
+    }
+    for (size_t i = 0; i < req->n_events; i++) {
+        const sl_event_t *ev = &req->events[i];
+        if (ev->outcome == SL_OUT_ACCEPTED || ev->outcome < 0) {
+            continue;
+        }
+        size_t at = pb_open(out, 8);
+        if (i != 0) {
+            pb_put_tag(out, 1, 0);
+            pb_put_varint(out, i);
+        }
+        if (ev->event_id != NULL && ev->event_id_len > 0) {
+            pb_put_bytes(out, 2, ev->event_id, ev->event_id_len);
+        }
+        pb_put_tag(out, 3, 0);
+        pb_put_varint(out, status_of[ev->outcome]);
+        const char *code = ev->code != NULL ? ev->code : "internal";
+        pb_put_bytes(out, 4, code, strlen(code));
+        const char *msg = ev->message != NULL ? ev->message : "";
+        if (ev->detail != NULL) {
+            sl_buf_t m;
+            sl_buf_init(&m, req->arena, 128);
+            sl_buf_printf(&m, "%s (%s)", msg, ev->detail);
+            pb_put_bytes(out, 5, m.data, m.len);
+        } else if (msg[0] != '\0') {
+            pb_put_bytes(out, 5, msg, strlen(msg));
+        }
+        pb_close(out, at);
+    }
+    if (t.by_outcome[SL_OUT_SUPPRESSED] != 0) {
+        pb_put_tag(out, 9, 0);
+        pb_put_varint(out, t.by_outcome[SL_OUT_SUPPRESSED]);
+    }
 }

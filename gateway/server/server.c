@@ -19,7 +19,7 @@
 #include "sink/sink.h"
 #include "sink/suppression.h"
 #include "transport/admin/admin.h"
-#include "transport/http1/http1.h"
+#include "transport/public.h"
 
 #ifndef SL_VERSION
 #define SL_VERSION "0.0.0"
@@ -32,7 +32,7 @@ typedef struct {
     const sl_serve_opts_t *opts;
     sl_sink_t *sink;
     sl_pipeline_t *pipeline;
-    sl_http1_t *http;
+    sl_public_t *http;
     sl_admin_t *admin;
     char *dev_key; /* the generated development secret of the embedded default, or NULL */
     sl_suppression_t *suppression;
@@ -58,7 +58,7 @@ static void app_info(void *arg, sl_buf_t *out) {
     sl_config_t *cfg = sl_config_acquire();
     const char *bootstrap = sl_sink_bootstrap(app->sink);
     sl_buf_puts(out, "{\"version\":\"" SL_VERSION "\",\"listen\":{\"http\":");
-    sl_buf_json_string(out, sl_http1_address(app->http), strlen(sl_http1_address(app->http)));
+    sl_buf_json_string(out, sl_public_address(app->http), strlen(sl_public_address(app->http)));
     sl_buf_puts(out, ",\"admin\":");
     sl_buf_json_string(out, sl_admin_address(app->admin), strlen(sl_admin_address(app->admin)));
     sl_buf_puts(out, "},\"kafka\":{\"bootstrap\":");
@@ -297,7 +297,9 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     const char *bootstrap = sl_sink_bootstrap(app->sink);
     bool embedded = sl_sink_embedded(app->sink) != NULL;
     printf("sluice %s\n", SL_VERSION);
-    printf("  public  http://%s  (POST /v1/events)\n", sl_http1_address(app->http));
+    printf("  public  http://%s  (POST /v1/events /v1/beacon; HTTP/1.1, h2c and gRPC "
+           "sluice.v1.Ingest)\n",
+           sl_public_address(app->http));
     printf("  admin   http://%s  (/healthz /readyz /metrics /info, POST /-/reload)\n",
            sl_admin_address(app->admin));
     printf("  kafka   %s%s\n", bootstrap,
@@ -346,7 +348,7 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
                    "\"occurred_at\":\"2026-01-01T00:00:00Z\",\"user_id\":\"u1\","
                    "\"properties\":{\"url\":\"https://shop.example.com/\"}}]}' \\\n"
                    "            http://%s/v1/events\n",
-                   token, sl_http1_address(app->http));
+                   token, sl_public_address(app->http));
             printf("          kcat -b %s -C -t %s -e -f '%%k %%h %%s\\n'\n", bootstrap,
                    cfg->topics.raw);
             free(token);
@@ -360,7 +362,7 @@ static void drain(app_t *app, const sl_config_t *cfg) {
     SL_INFO("draining: refusing new batches, waiting up to %lldms for deliveries",
             (long long)cfg->shutdown.timeout_ms);
     sl_pipeline_set_draining(app->pipeline);
-    sl_http1_quiesce(app->http);
+    sl_public_quiesce(app->http);
     int left = sl_sink_flush(app->sink, (int)cfg->shutdown.timeout_ms);
     if (left > 0) {
         SL_WARN("draining: %d events not acknowledged in time; purging them (answered retryable)",
@@ -369,12 +371,12 @@ static void drain(app_t *app, const sl_config_t *cfg) {
         sl_sink_flush(app->sink, 5000);
     }
     /* Every request is complete now; give the I/O threads time to write the answers. */
-    for (int i = 0; i < 500 && sl_http1_active(app->http) > 0; i++) {
+    for (int i = 0; i < 500 && sl_public_active(app->http) > 0; i++) {
         struct timespec ts = {0, 10L * 1000000};
         nanosleep(&ts, NULL);
     }
-    if (sl_http1_active(app->http) > 0) {
-        SL_WARN("draining: %d requests still open at exit", sl_http1_active(app->http));
+    if (sl_public_active(app->http) > 0) {
+        SL_WARN("draining: %d requests still open at exit", sl_public_active(app->http));
     }
 }
 
@@ -424,7 +426,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
     sl_pipeline_set_suppression(app.pipeline, app.suppression);
     SL_INFO("suppression list: %zu erased subjects loaded from %s", erased,
             cfg->topics.suppression);
-    if (sl_http1_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
+    if (sl_public_start(cfg, app.pipeline, &app.http, &err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err.message);
         goto done;
     }
@@ -454,7 +456,7 @@ int sl_serve(const sl_serve_opts_t *opts) {
     SL_INFO("stopped");
 done:
     sl_admin_stop(app.admin);
-    sl_http1_stop(app.http);
+    sl_public_stop(app.http);
     sl_sink_destroy(app.sink);
     sl_pipeline_free(app.pipeline);
     sl_suppression_free(app.suppression);

@@ -14,6 +14,7 @@ void sl_answer_unsent(sl_request_t *req) {
 enum {
     GRPC_OK = 0,
     GRPC_INVALID_ARGUMENT = 3,
+    GRPC_DEADLINE_EXCEEDED = 4,
     GRPC_NOT_FOUND = 5,
     GRPC_PERMISSION_DENIED = 7,
     GRPC_RESOURCE_EXHAUSTED = 8,
@@ -40,6 +41,7 @@ static const struct {
     [SL_FAULT_UNAVAILABLE] = {503, GRPC_UNAVAILABLE},
     [SL_FAULT_NOT_IMPLEMENTED] = {501, GRPC_UNIMPLEMENTED},
     [SL_FAULT_INTERNAL] = {500, GRPC_INTERNAL},
+    [SL_FAULT_DEADLINE_EXCEEDED] = {504, GRPC_DEADLINE_EXCEEDED},
 };
 
 int sl_fault_http_status(sl_fault_t fault) {

@@ -297,7 +297,7 @@ class FaultTest(it.SluiceTestCase):
         r = it.http_request(self.sluice.public, "GET", "/v1/events",
                             headers={"Authorization": f"Bearer {self.token}"})
         self.assertFault(r, 405, "method_not_allowed")
-        self.assertEqual(r.header("allow"), "POST")
+        self.assertEqual(r.header("allow"), "POST, OPTIONS", "OPTIONS: CORS preflights")
 
     def test_unknown_path(self):
         for method, path in (("POST", "/v1/event"), ("GET", "/"), ("POST", "/v2/events"),

@@ -11,14 +11,11 @@
 
 #include "core/log.h"
 #include "metrics/metrics.h"
-#include "transport/listen.h"
 #include "transport/status_map.h"
 
 struct sl_http1 {
     struct MHD_Daemon *daemon;
     sl_pipeline_t *pipeline;
-    int fd;
-    char address[128];
     atomic_int active;
 };
 
@@ -397,44 +394,35 @@ sl_status_t sl_http1_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_h
         abort();
     }
     h->pipeline = pipeline;
-    if (sl_listen(cfg->listen.http, "listen.http", &h->fd, h->address, sizeof(h->address), err) !=
-        SL_OK) {
-        free(h);
-        return SL_ERROR;
-    }
     long threads = cfg->http.threads > 0 ? (long)cfg->http.threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) {
         threads = 1;
     }
     /* The connection memory pool holds the request head and the I/O buffers: its size is what
-     * bounds the head (libmicrohttpd answers 431 above it). */
+     * bounds the head (libmicrohttpd answers 431 above it). No listening socket: the public
+     * listener (transport/public.c) hands over the HTTP/1.x connections. */
     size_t pool = (size_t)cfg->limits.max_header_bytes + 4096;
     h->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
+            MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET,
+        0, NULL, NULL, on_request, h, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->http.idle_timeout_ms / 1000),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (h->daemon == NULL) {
-        close(h->fd);
         free(h);
         return sl_error_set(err, SL_ERROR, "listen_failed",
-                            "listen.http: libmicrohttpd could not start on %s", cfg->listen.http);
+                            "listen.http: libmicrohttpd could not start");
     }
     *out = h;
     return SL_OK;
 }
 
-const char *sl_http1_address(const sl_http1_t *h) {
-    return h->address;
-}
-
-void sl_http1_quiesce(sl_http1_t *h) {
-    MHD_socket s = MHD_quiesce_daemon(h->daemon);
-    if (s != MHD_INVALID_SOCKET) {
-        close(s);
+void sl_http1_adopt(sl_http1_t *h, int fd, const struct sockaddr *addr, socklen_t addrlen) {
+    if (MHD_add_connection(h->daemon, fd, addr, addrlen) != MHD_YES) {
+        /* Over http.max_connections (libmicrohttpd closed it) or out of memory. */
+        SL_DEBUG("http: a connection was refused by libmicrohttpd");
     }
 }
 
@@ -446,7 +434,6 @@ void sl_http1_stop(sl_http1_t *h) {
     if (h == NULL) {
         return;
     }
-    /* libmicrohttpd owns the listening socket unless sl_http1_quiesce took it back. */
     MHD_stop_daemon(h->daemon);
     free(h);
 }

@@ -182,6 +182,7 @@ static void config_free(sl_config_t *cfg) {
     free(cfg->auth_key);
     sl_keyring_free(cfg->keyring);
     sl_keying_free(cfg->keying);
+    sl_config_free_tls(cfg);
     free(cfg->source);
     free(cfg);
 }
@@ -481,15 +482,25 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
     if (kerr != SL_OK) {
         return kerr;
     }
-    for (int i = 0; i < 2; i++) {
-        const char *addr = i == 0 ? cfg->listen.http : cfg->listen.admin;
+    sl_status_t tls = sl_config_load_tls(cfg, err);
+    if (tls != SL_OK) {
+        return tls;
+    }
+    for (int i = 0; i < 3; i++) {
+        const char *addr = i == 0 ? cfg->listen.http : i == 1 ? cfg->listen.admin : cfg->listen.tls;
+        if (i == 2 && addr[0] == '\0') {
+            break;
+        }
         const char *colon = strrchr(addr, ':');
         char *end;
         long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
         if (colon == NULL || colon == addr || colon[1] == '\0' || *end != '\0' || port < 0 ||
             port > 65535) {
             return sl_error_set(err, SL_REJECT, "config_wrong_value",
-                                "listen.%s: \"%s\" is not host:port", i == 0 ? "http" : "admin",
+                                "listen.%s: \"%s\" is not host:port",
+                                i == 0   ? "http"
+                                : i == 1 ? "admin"
+                                         : "tls",
                                 addr);
         }
     }

@@ -23,7 +23,12 @@ typedef struct sl_config {
     struct {
         char *http;
         char *admin;
+        char *tls; /* "" : no TLS listener */
     } listen;
+    struct {
+        char *cert_file;
+        char *key_file;
+    } tls;
     struct {
         char *brokers; /* "embedded" runs the in-process mock cluster */
         int64_t embedded_brokers;
@@ -150,6 +155,9 @@ typedef struct sl_config {
     sl_keyring_t *keyring;
     /* Derived at validation: the compiled key templates. */
     struct sl_keying *keying;
+    /* Derived at validation when listen.tls is set: the OpenSSL SSL_CTX (certificate, key, ALPN
+     * h2 / http/1.1) new TLS connections use; a reload loads the files again. */
+    struct ssl_ctx_st *tls_ctx;
 } sl_config_t;
 
 typedef enum {
@@ -205,6 +213,11 @@ sl_status_t sl_config_format_value(const sl_config_t *cfg, const char *key, char
 #define SL_CFG_NTOPICS 8
 size_t sl_config_topics(const sl_config_t *cfg, const char *names[SL_CFG_NTOPICS],
                         const char *topics[SL_CFG_NTOPICS]);
+
+/* config/tls.c: builds cfg->tls_ctx when listen.tls is set (errors name tls.cert_file or
+ * tls.key_file); frees it. */
+sl_status_t sl_config_load_tls(sl_config_t *cfg, sl_error_t *err);
+void sl_config_free_tls(sl_config_t *cfg);
 
 /* (Re)builds cfg->keyring from auth_key and the key files; for a snapshot not yet published
  * (the server uses it after installing the embedded default's generated secret). */

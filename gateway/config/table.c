@@ -16,6 +16,16 @@ static const sl_cfg_key_t keys[] = {
      "Address of the admin listener: /healthz, /readyz, /metrics, /info, POST /-/reload. Never "
      "expose it publicly."},
 
+    {"listen.tls", SL_CFG_STRING, OFF(listen.tls), "", NOLIM, NULL, SL_CFG_RESTART,
+     "Address of an optional TLS listener (host:port) serving the same endpoints: ALPN picks h2 "
+     "(HTTP/2 and gRPC) or http/1.1. Needs tls.cert_file and tls.key_file. Empty: off."},
+    {"tls.cert_file", SL_CFG_STRING, OFF(tls.cert_file), "", NOLIM, NULL, 0,
+     "PEM certificate chain of listen.tls (the server certificate first). Read again on every "
+     "reload: new connections get the new certificate, open ones keep theirs; a bad file is "
+     "refused and the old one keeps serving."},
+    {"tls.key_file", SL_CFG_STRING, OFF(tls.key_file), "", NOLIM, NULL, 0,
+     "PEM private key of tls.cert_file (reloaded with it)."},
+
     {"kafka.brokers", SL_CFG_STRING, OFF(kafka.brokers), "embedded", NOLIM, NULL, SL_CFG_RESTART,
      "Bootstrap servers (host:port,...). `embedded` starts an in-process Kafka-protocol broker "
      "(librdkafka's mock cluster) with the stage topics created: for development only, it keeps "

@@ -300,6 +300,10 @@ static void print_banner(app_t *app, const sl_config_t *cfg) {
     printf("  public  http://%s  (POST /v1/events /v1/beacon; HTTP/1.1, h2c and gRPC "
            "sluice.v1.Ingest)\n",
            sl_public_address(app->http));
+    if (sl_public_tls_address(app->http) != NULL) {
+        printf("  tls     https://%s  (the same endpoints; ALPN h2 or http/1.1)\n",
+               sl_public_tls_address(app->http));
+    }
     printf("  admin   http://%s  (/healthz /readyz /metrics /info, POST /-/reload)\n",
            sl_admin_address(app->admin));
     printf("  kafka   %s%s\n", bootstrap,

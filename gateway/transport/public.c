@@ -32,7 +32,9 @@ typedef struct sniff {
 
 struct sl_public {
     int lfd;
+    int tls_fd; /* listen.tls, or -1 */
     char address[128];
+    char tls_address[128];
     sl_http1_t *http1;
     sl_h2_t *h2;
     int ep;
@@ -81,6 +83,22 @@ static bool sniff(sl_public_t *p, sniff_t *s) {
     return false; /* a prefix of the preface: wait for more (edge-triggered) */
 }
 
+/* listen.tls: no sniffing, the TLS handshake and ALPN decide (transport/h2). */
+static void accept_tls(sl_public_t *p) {
+    for (;;) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd = accept4(p->tls_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            return;
+        }
+        sl_h2_adopt_tls(p->h2, fd, (struct sockaddr *)&addr, len);
+    }
+}
+
 static void accept_all(sl_public_t *p) {
     for (;;) {
         sniff_t *s = calloc(1, sizeof(*s));
@@ -121,6 +139,8 @@ static void *acceptor_main(void *arg) {
             void *ptr = evs[i].data.ptr;
             if (ptr == &p->lfd) {
                 accept_all(p);
+            } else if (ptr == &p->tls_fd) {
+                accept_tls(p);
             } else if (ptr == &p->ev) {
                 uint64_t v;
                 (void)!read(p->ev, &v, sizeof(v));
@@ -129,10 +149,15 @@ static void *acceptor_main(void *arg) {
                 free(ptr);
             }
         }
-        if (atomic_exchange(&p->quiesce, false) && p->lfd >= 0) {
-            epoll_ctl(p->ep, EPOLL_CTL_DEL, p->lfd, NULL);
-            close(p->lfd);
-            p->lfd = -1;
+        if (atomic_exchange(&p->quiesce, false)) {
+            if (p->lfd >= 0) {
+                close(p->lfd); /* closing removes it from the epoll set */
+                p->lfd = -1;
+            }
+            if (p->tls_fd >= 0) {
+                close(p->tls_fd);
+                p->tls_fd = -1;
+            }
         }
         int64_t now = now_ms();
         for (sniff_t **q = &p->sniffing; *q != NULL;) {
@@ -147,6 +172,10 @@ static void *acceptor_main(void *arg) {
         }
     }
     return NULL;
+}
+
+static void adopt_http1(void *ctx, int fd, const struct sockaddr *addr, socklen_t len) {
+    sl_http1_adopt(ctx, fd, addr, len);
 }
 
 sl_status_t sl_public_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_public_t **out,
@@ -168,11 +197,24 @@ sl_status_t sl_public_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_
         free(p);
         return SL_ERROR;
     }
-    if (sl_h2_start(cfg, pipeline, &p->h2, err) != SL_OK) {
+    if (sl_h2_start(cfg, pipeline, adopt_http1, p->http1, &p->h2, err) != SL_OK) {
         sl_http1_stop(p->http1);
         close(p->lfd);
         free(p);
         return SL_ERROR;
+    }
+    p->tls_fd = -1;
+    if (cfg->listen.tls[0] != '\0') {
+        if (sl_listen(cfg->listen.tls, "listen.tls", &p->tls_fd, p->tls_address,
+                      sizeof(p->tls_address), err) != SL_OK) {
+            sl_h2_stop(p->h2);
+            sl_http1_stop(p->http1);
+            close(p->lfd);
+            free(p);
+            return SL_ERROR;
+        }
+        int tfl = fcntl(p->tls_fd, F_GETFL, 0);
+        fcntl(p->tls_fd, F_SETFL, tfl | O_NONBLOCK);
     }
     p->ep = epoll_create1(EPOLL_CLOEXEC);
     p->ev = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -180,6 +222,10 @@ sl_status_t sl_public_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_
     epoll_ctl(p->ep, EPOLL_CTL_ADD, p->lfd, &ev);
     ev.data.ptr = &p->ev;
     epoll_ctl(p->ep, EPOLL_CTL_ADD, p->ev, &ev);
+    if (p->tls_fd >= 0) {
+        ev.data.ptr = &p->tls_fd;
+        epoll_ctl(p->ep, EPOLL_CTL_ADD, p->tls_fd, &ev);
+    }
     pthread_create(&p->thread, NULL, acceptor_main, p);
     *out = p;
     return SL_OK;
@@ -187,6 +233,10 @@ sl_status_t sl_public_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_
 
 const char *sl_public_address(const sl_public_t *p) {
     return p->address;
+}
+
+const char *sl_public_tls_address(const sl_public_t *p) {
+    return p->tls_fd >= 0 || p->tls_address[0] != '\0' ? p->tls_address : NULL;
 }
 
 void sl_public_quiesce(sl_public_t *p) {
@@ -216,6 +266,9 @@ void sl_public_stop(sl_public_t *p) {
     }
     if (p->lfd >= 0) {
         close(p->lfd);
+    }
+    if (p->tls_fd >= 0) {
+        close(p->tls_fd);
     }
     close(p->ep);
     close(p->ev);

@@ -2,7 +2,8 @@
  * an acceptor thread reads nothing, it peeks at each new connection's first bytes: the HTTP/2
  * client preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") hands it to transport/h2, anything else
  * to libmicrohttpd (transport/http1). A connection that sends too little to tell within
- * http.idle_timeout is closed. */
+ * http.idle_timeout is closed. listen.tls (optional) takes TLS connections: transport/h2 runs
+ * the handshake and ALPN picks HTTP/2 or HTTP/1.1. */
 #ifndef SL_TRANSPORT_PUBLIC_H
 #define SL_TRANSPORT_PUBLIC_H
 
@@ -17,6 +18,8 @@ sl_status_t sl_public_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_
                             sl_error_t *err);
 /* The bound address ("127.0.0.1:8080"). Borrowed. */
 const char *sl_public_address(const sl_public_t *p);
+/* The bound address of listen.tls, or NULL when it is off. Borrowed. */
+const char *sl_public_tls_address(const sl_public_t *p);
 /* Stops accepting (the socket is closed) and sends HTTP/2 GOAWAY; open connections go on. */
 void sl_public_quiesce(sl_public_t *p);
 /* Requests handed to the pipeline and not yet answered, over both transports. */

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,20 +69,44 @@ struct stream {
     stream_t *next;      /* the connection's streams */
 };
 
+typedef enum {
+    M_HANDSHAKE, /* TLS: SSL_accept in progress */
+    M_H2,        /* an nghttp2 session (cleartext, or TLS with ALPN h2) */
+    M_PUMP,      /* TLS with http/1.1: bytes pumped to libmicrohttpd through a socketpair */
+} mode_t_;
+
+/* What an epoll event points at: a connection's socket, or the socketpair of a pumped one. */
+enum { TAG_CONN = 1, TAG_PAIR = 2 };
+struct pair_handle_view {
+    uint8_t tag;
+    struct conn *c;
+};
+
 struct conn {
+    uint8_t tag;                         /* TAG_CONN */
+    struct pair_handle_view pair_handle; /* TAG_PAIR, this connection */
     worker_t *w;
     int fd;
+    SSL *ssl; /* NULL: cleartext */
+    mode_t_ mode;
     nghttp2_session *s;
     int refs; /* 1 while open + one per live stream */
     bool closed;
-    uint8_t *out; /* bytes nghttp2 produced that the socket did not take yet */
+    uint8_t *out; /* bytes for the socket that it did not take yet */
     size_t out_len, out_off, out_cap;
-    bool epollout;
-    int pending; /* requests of this connection in the pipeline (reset streams' too) */
+    uint32_t events; /* epoll mask of fd */
+    int pending;     /* requests of this connection in the pipeline (reset streams' too) */
     int invalid_frames;
     int64_t last_ms;
     bool held_credit;
     stream_t *streams;
+    /* M_PUMP: the socketpair end libmicrohttpd does not own, and what TLS gave for it. */
+    int pair;
+    uint32_t pair_events;
+    uint8_t *pin;
+    size_t pin_len, pin_off, pin_cap;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
     conn_t *next, *prev;
 };
 
@@ -90,21 +116,31 @@ typedef struct job {
     struct job *next;
 } job_t;
 
+typedef struct {
+    int fd;
+    bool tls;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+} adopt_t;
+
 struct worker {
     sl_h2_t *h;
     pthread_t thread;
     int ep;
     int ev; /* eventfd: adopted sockets and completed requests */
     pthread_mutex_t mu;
-    int *adopt;
+    adopt_t *adopt;
     size_t n_adopt, cap_adopt;
     job_t *done, *done_tail;
     atomic_bool quiesce;
     conn_t *conns;
+    conn_t *dead; /* connections to free at the end of this round */
 };
 
 struct sl_h2 {
     sl_pipeline_t *pipeline;
+    void (*http1)(void *ctx, int fd, const struct sockaddr *addr, socklen_t len);
+    void *http1_ctx;
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     nghttp2_settings_entry settings[4];
@@ -159,10 +195,12 @@ static void out_grpc_message(stream_t *st, const sl_buf_t *msg) {
 
 /* ---- lifetimes (I/O thread only) ----------------------------------------------------------- */
 
+/* Freed at the end of the worker's loop round, not at once: an event of the same epoll batch
+ * may still point at it. */
 static void conn_unref(conn_t *c) {
     if (--c->refs == 0) {
-        free(c->out);
-        free(c);
+        c->next = c->w->dead;
+        c->w->dead = c;
     }
 }
 
@@ -806,8 +844,14 @@ static void conn_close(conn_t *c) {
         return;
     }
     c->closed = true;
-    epoll_ctl(c->w->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    close(c->fd); /* closing removes it from the epoll set */
+    if (c->mode == M_PUMP) {
+        close(c->pair);
+    }
     while (c->streams != NULL) {
         stream_t *st = c->streams;
         c->streams = st->next;
@@ -828,28 +872,62 @@ static void conn_close(conn_t *c) {
     conn_unref(c);
 }
 
-static void set_epollout(conn_t *c, bool on) {
-    if (c->epollout == on) {
+static void arm(conn_t *c, uint32_t events) {
+    if (c->closed || c->events == events) {
         return;
     }
-    c->epollout = on;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
+    c->events = events;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
     epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Socket reads and writes, through TLS when the connection has it: > 0 bytes, 0 end of
+ * stream, -1 would block (*want_write: TLS needs the socket writable first), -2 error. */
+static ssize_t io_read(conn_t *c, void *buf, size_t n, bool *want_write) {
+    if (c->ssl == NULL) {
+        ssize_t r;
+        do {
+            r = recv(c->fd, buf, n, 0);
+        } while (r < 0 && errno == EINTR);
+        return r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    }
+    int r = SSL_read(c->ssl, buf, (int)n);
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    *want_write = e == SSL_ERROR_WANT_WRITE;
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1
+           : e == SSL_ERROR_ZERO_RETURN                          ? 0
+                                                                 : -2;
+}
+
+static ssize_t io_write(conn_t *c, const void *buf, size_t n) {
+    if (c->ssl == NULL) {
+        ssize_t r;
+        do {
+            r = send(c->fd, buf, n, MSG_NOSIGNAL);
+        } while (r < 0 && errno == EINTR);
+        return r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    }
+    int r = SSL_write(c->ssl, buf, (int)n);
+    if (r > 0) {
+        return r;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : -2;
 }
 
 /* Writes what is buffered, then what nghttp2 has, until the socket is full. */
 static void conn_send(conn_t *c) {
-    if (c->closed) {
+    if (c->closed || c->mode != M_H2) {
         return;
     }
     for (;;) {
         while (c->out_off < c->out_len) {
-            ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                set_epollout(c, true);
+            ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
+            if (n == -1) {
+                arm(c, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
                 return;
             }
             if (n <= 0) {
@@ -872,7 +950,7 @@ static void conn_send(conn_t *c) {
         memcpy(c->out, p, (size_t)n);
         c->out_len = (size_t)n;
     }
-    set_epollout(c, false);
+    arm(c, EPOLLIN | EPOLLRDHUP);
     if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s)) {
         conn_close(c);
     }
@@ -881,11 +959,12 @@ static void conn_send(conn_t *c) {
 static void conn_read(conn_t *c) {
     uint8_t buf[16384];
     while (!c->closed) {
-        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        bool want_write = false;
+        ssize_t n = io_read(c, buf, sizeof(buf), &want_write);
+        if (n == -1) {
+            if (want_write) {
+                arm(c, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+            }
             break;
         }
         if (n <= 0) {
@@ -906,34 +985,204 @@ static void conn_read(conn_t *c) {
     conn_send(c);
 }
 
-static void conn_new(worker_t *w, int fd) {
-    sl_h2_t *h = w->h;
-    conn_t *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        abort();
-    }
-    c->w = w;
-    c->fd = fd;
-    c->refs = 1;
-    c->last_ms = now_ms();
+static void start_h2(conn_t *c) {
+    sl_h2_t *h = c->w->h;
     if (nghttp2_session_server_new2(&c->s, h->cbs, c, h->opt) != 0) {
-        close(fd);
-        free(c);
+        conn_close(c);
         return;
     }
+    c->mode = M_H2;
     nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, h->settings, 4);
     /* The connection window: room for a few streams' windows at once. */
     nghttp2_session_set_local_window_size(
         c->s, NGHTTP2_FLAG_NONE, 0,
         (int32_t)(h->window * 4 < 0x7fffffff ? h->window * 4 : 0x7fffffff));
+    conn_read(c); /* the preface may already be waiting */
+}
+
+/* ---- TLS with http/1.1: a pump between the TLS socket and libmicrohttpd -------------------- */
+
+#define PUMP_CHUNK 16384
+
+static void pump_arm(conn_t *c) {
+    /* Read a side only while what it gave has been passed on (backpressure both ways). */
+    uint32_t tcp = EPOLLRDHUP, pair = EPOLLRDHUP;
+    if (c->pin_off == c->pin_len) {
+        tcp |= EPOLLIN;
+    } else {
+        pair |= EPOLLOUT;
+    }
+    if (c->out_off == c->out_len) {
+        pair |= EPOLLIN;
+    } else {
+        tcp |= EPOLLOUT;
+    }
+    arm(c, tcp);
+    if (!c->closed && c->pair_events != pair) {
+        c->pair_events = pair;
+        struct epoll_event ev = {.events = pair, .data.ptr = &c->pair_handle};
+        epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->pair, &ev);
+    }
+}
+
+static void pump(conn_t *c) {
+    bool progress = true;
+    while (progress && !c->closed) {
+        progress = false;
+        if (c->pin_off == c->pin_len) {
+            c->pin_off = c->pin_len = 0;
+            grow(&c->pin, &c->pin_cap, PUMP_CHUNK);
+            bool want_write = false;
+            ssize_t n = io_read(c, c->pin, PUMP_CHUNK, &want_write);
+            if (n == 0 || n == -2) {
+                conn_close(c);
+                return;
+            }
+            if (n > 0) {
+                c->pin_len = (size_t)n;
+                c->last_ms = now_ms();
+                progress = true;
+            }
+        }
+        while (c->pin_off < c->pin_len) {
+            ssize_t n = send(c->pair, c->pin + c->pin_off, c->pin_len - c->pin_off, MSG_NOSIGNAL);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            }
+            if (n <= 0) {
+                conn_close(c);
+                return;
+            }
+            c->pin_off += (size_t)n;
+            progress = true;
+        }
+        if (c->out_off == c->out_len) {
+            c->out_off = c->out_len = 0;
+            grow(&c->out, &c->out_cap, PUMP_CHUNK);
+            ssize_t n = recv(c->pair, c->out, PUMP_CHUNK, 0);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                SSL_shutdown(c->ssl); /* libmicrohttpd closed the connection */
+                conn_close(c);
+                return;
+            }
+            if (n > 0) {
+                c->out_len = (size_t)n;
+                progress = true;
+            }
+        }
+        while (c->out_off < c->out_len) {
+            ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
+            if (n == -1) {
+                break;
+            }
+            if (n <= 0) {
+                conn_close(c);
+                return;
+            }
+            c->out_off += (size_t)n;
+            progress = true;
+        }
+    }
+    pump_arm(c);
+}
+
+static void start_pump(conn_t *c) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->mode = M_PUMP;
+    c->pair = sv[0];
+    c->pair_handle.tag = TAG_PAIR;
+    c->pair_handle.c = c;
+    c->pair_events = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event ev = {.events = c->pair_events, .data.ptr = &c->pair_handle};
+    epoll_ctl(c->w->ep, EPOLL_CTL_ADD, c->pair, &ev);
+    sl_h2_t *h = c->w->h;
+    h->http1(h->http1_ctx, sv[1], (struct sockaddr *)&c->addr, c->addrlen);
+    pump(c);
+}
+
+static void handshake(conn_t *c) {
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        const unsigned char *alpn = NULL;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(c->ssl, &alpn, &len);
+        if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
+            arm(c, EPOLLIN | EPOLLRDHUP);
+            start_h2(c);
+        } else {
+            start_pump(c);
+        }
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        arm(c, EPOLLIN | EPOLLRDHUP);
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+        arm(c, EPOLLOUT | EPOLLRDHUP);
+    } else {
+        SL_DEBUG("tls: handshake failed");
+        ERR_clear_error();
+        conn_close(c);
+    }
+}
+
+static void conn_event(conn_t *c, uint32_t events) {
+    switch (c->mode) {
+    case M_HANDSHAKE:
+        handshake(c);
+        return;
+    case M_PUMP:
+        pump(c);
+        return;
+    case M_H2:
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            conn_read(c);
+        } else if (events & EPOLLOUT) {
+            conn_send(c);
+        }
+        return;
+    }
+}
+
+static void conn_new(worker_t *w, const adopt_t *a) {
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        abort();
+    }
+    c->tag = TAG_CONN;
+    c->w = w;
+    c->fd = a->fd;
+    c->pair = -1;
+    c->refs = 1;
+    c->last_ms = now_ms();
+    c->addr = a->addr;
+    c->addrlen = a->addrlen;
     c->next = w->conns;
     if (w->conns != NULL) {
         w->conns->prev = c;
     }
     w->conns = c;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-    epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev);
-    conn_read(c); /* the preface is already waiting */
+    c->events = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event ev = {.events = c->events, .data.ptr = c};
+    epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev);
+    if (!a->tls) {
+        start_h2(c);
+        return;
+    }
+    /* The certificate of the snapshot current now (it reloads with the configuration). */
+    sl_config_t *cfg = sl_config_acquire();
+    c->ssl = cfg != NULL && cfg->tls_ctx != NULL ? SSL_new(cfg->tls_ctx) : NULL;
+    sl_config_unref(cfg);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        conn_close(c);
+        return;
+    }
+    c->mode = M_HANDSHAKE;
+    handshake(c);
 }
 
 /* ---- completions ----------------------------------------------------------------------------- */
@@ -1004,6 +1253,12 @@ static void tick(worker_t *w) {
     bool quiesce = atomic_exchange(&w->quiesce, false);
     for (conn_t *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
+        if (c->mode != M_H2) {
+            if (c->mode == M_HANDSHAKE && now - c->last_ms > h->idle_ms) {
+                conn_close(c); /* a handshake that does not finish */
+            }
+            continue;
+        }
         if (quiesce) {
             nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE,
                                   nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR,
@@ -1044,6 +1299,16 @@ static void tick(worker_t *w) {
     }
 }
 
+static void free_dead(worker_t *w) {
+    while (w->dead != NULL) {
+        conn_t *c = w->dead;
+        w->dead = c->next;
+        free(c->out);
+        free(c->pin);
+        free(c);
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_t *w = arg;
     sl_h2_t *h = w->h;
@@ -1052,34 +1317,34 @@ static void *worker_main(void *arg) {
     while (!atomic_load(&h->stop)) {
         int n = epoll_wait(w->ep, evs, 64, 100);
         for (int i = 0; i < n; i++) {
-            conn_t *c = evs[i].data.ptr;
-            if (c == NULL) {
+            void *ptr = evs[i].data.ptr;
+            if (ptr == NULL) {
                 uint64_t v;
                 (void)!read(w->ev, &v, sizeof(v));
                 continue;
             }
-            if (c->closed) {
-                continue;
-            }
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                conn_read(c);
-            } else if (evs[i].events & EPOLLOUT) {
-                conn_send(c);
+            conn_t *c = *(uint8_t *)ptr == TAG_PAIR ? ((struct pair_handle_view *)ptr)->c : ptr;
+            if (!c->closed) {
+                conn_event(c, evs[i].events);
             }
         }
         pthread_mutex_lock(&w->mu);
         job_t *done = w->done;
         w->done = w->done_tail = NULL;
-        int fds[64];
-        size_t nfd = w->n_adopt < 64 ? w->n_adopt : 64;
+        adopt_t fds[16];
+        size_t nfd = w->n_adopt < 16 ? w->n_adopt : 16;
         if (nfd > 0) {
-            memcpy(fds, w->adopt, nfd * sizeof(int));
-            memmove(w->adopt, w->adopt + nfd, (w->n_adopt - nfd) * sizeof(int));
+            memcpy(fds, w->adopt, nfd * sizeof(adopt_t));
+            memmove(w->adopt, w->adopt + nfd, (w->n_adopt - nfd) * sizeof(adopt_t));
             w->n_adopt -= nfd;
+            if (w->n_adopt > 0) {
+                uint64_t one = 1; /* the rest next round */
+                (void)!write(w->ev, &one, sizeof(one));
+            }
         }
         pthread_mutex_unlock(&w->mu);
         for (size_t i = 0; i < nfd; i++) {
-            conn_new(w, fds[i]);
+            conn_new(w, &fds[i]);
         }
         while (done != NULL) {
             job_t *next = done->next;
@@ -1091,19 +1356,24 @@ static void *worker_main(void *arg) {
             last_tick = now;
             tick(w);
         }
+        free_dead(w);
     }
     return NULL;
 }
 
 /* ---- the module ------------------------------------------------------------------------------ */
 
-sl_status_t sl_h2_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_h2_t **out,
-                        sl_error_t *err) {
+sl_status_t sl_h2_start(const sl_config_t *cfg, sl_pipeline_t *pipeline,
+                        void (*http1)(void *ctx, int fd, const struct sockaddr *addr,
+                                      socklen_t len),
+                        void *http1_ctx, sl_h2_t **out, sl_error_t *err) {
     sl_h2_t *h = calloc(1, sizeof(*h));
     if (h == NULL) {
         abort();
     }
     h->pipeline = pipeline;
+    h->http1 = http1;
+    h->http1_ctx = http1_ctx;
     h->window = cfg->http2.window_bytes;
     h->max_pending = cfg->http2.max_pending_requests;
     h->max_invalid = cfg->http2.max_invalid_frames;
@@ -1159,21 +1429,32 @@ sl_status_t sl_h2_start(const sl_config_t *cfg, sl_pipeline_t *pipeline, sl_h2_t
     return SL_OK;
 }
 
-void sl_h2_adopt(sl_h2_t *h, int fd) {
+static void adopt(sl_h2_t *h, const adopt_t *a) {
     worker_t *w = &h->w[atomic_fetch_add(&h->next, 1) % (unsigned)h->n];
     pthread_mutex_lock(&w->mu);
     if (w->n_adopt == w->cap_adopt) {
         w->cap_adopt = w->cap_adopt > 0 ? w->cap_adopt * 2 : 16;
-        int *a = realloc(w->adopt, w->cap_adopt * sizeof(int));
-        if (a == NULL) {
+        adopt_t *q = realloc(w->adopt, w->cap_adopt * sizeof(adopt_t));
+        if (q == NULL) {
             abort();
         }
-        w->adopt = a;
+        w->adopt = q;
     }
-    w->adopt[w->n_adopt++] = fd;
+    w->adopt[w->n_adopt++] = *a;
     pthread_mutex_unlock(&w->mu);
     uint64_t one = 1;
     (void)!write(w->ev, &one, sizeof(one));
+}
+
+void sl_h2_adopt(sl_h2_t *h, int fd) {
+    adopt_t a = {.fd = fd};
+    adopt(h, &a);
+}
+
+void sl_h2_adopt_tls(sl_h2_t *h, int fd, const struct sockaddr *addr, socklen_t len) {
+    adopt_t a = {.fd = fd, .tls = true, .addrlen = len};
+    memcpy(&a.addr, addr, len < sizeof(a.addr) ? len : sizeof(a.addr));
+    adopt(h, &a);
 }
 
 void sl_h2_quiesce(sl_h2_t *h) {
@@ -1203,8 +1484,9 @@ void sl_h2_stop(sl_h2_t *h) {
         while (w->conns != NULL) {
             conn_close(w->conns);
         }
+        free_dead(w);
         for (size_t k = 0; k < w->n_adopt; k++) {
-            close(w->adopt[k]);
+            close(w->adopt[k].fd);
         }
         free(w->adopt);
         /* Requests still in the pipeline would complete into a freed worker: the server stops

@@ -19,11 +19,14 @@
 #include "core/log.h"
 #include "core/timefmt.h"
 #include "metrics/metrics.h"
+#include "transport/h2/reflection.h"
 #include "transport/status_map.h"
 
 #define GRPC_PUBLISH "/sluice.v1.Ingest/Publish"
 #define GRPC_STREAM "/sluice.v1.Ingest/PublishStream"
 #define GRPC_HEALTH "/grpc.health.v1.Health/Check"
+#define GRPC_REFLECT_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+#define GRPC_REFLECT_V1A "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 typedef struct worker worker_t;
 typedef struct conn conn_t;
@@ -35,6 +38,7 @@ typedef enum {
     K_UNARY,      /* gRPC Publish */
     K_STREAM,     /* gRPC PublishStream */
     K_HEALTH,     /* gRPC Health/Check */
+    K_REFLECT,    /* gRPC server reflection (a stream of requests) */
     K_GRPC_OTHER, /* gRPC, no such method */
 } kind_t;
 
@@ -191,6 +195,11 @@ static void out_grpc_message(stream_t *st, const sl_buf_t *msg) {
                       (uint8_t)(msg->len >> 8), (uint8_t)msg->len};
     out_append(st, hdr, 5);
     out_append(st, msg->data, msg->len);
+}
+
+/* Calls whose answer is a stream of messages, sent as each is ready (headers already out). */
+static bool streaming(const stream_t *st) {
+    return st->kind == K_STREAM || st->kind == K_REFLECT;
 }
 
 /* ---- lifetimes (I/O thread only) ----------------------------------------------------------- */
@@ -511,7 +520,7 @@ static void health(stream_t *st) {
  * exactly one (unary, at the end of input). */
 static void grpc_frame(stream_t *st) {
     size_t off = 0;
-    while ((!st->responded || st->kind == K_STREAM) && !st->out_eof) {
+    while ((!st->responded || streaming(st)) && !st->out_eof) {
         if (st->in_len - off < 5) {
             break;
         }
@@ -530,6 +539,14 @@ static void grpc_frame(stream_t *st) {
         }
         if (st->kind == K_STREAM) {
             grpc_message(st, p[0], p + 5, len);
+        } else if (st->kind == K_REFLECT) {
+            sl_buf_t msg;
+            sl_buf_init(&msg, NULL, 4096);
+            sl_reflection_answer(p + 5, len, &msg);
+            grpc_open(st);
+            out_grpc_message(st, &msg);
+            sl_buf_free(&msg);
+            resume(st);
         } else if (st->kind == K_UNARY && st->input_done && off + 5 + len == st->in_len) {
             grpc_message(st, p[0], p + 5, len);
         } else if (st->kind == K_HEALTH && st->input_done) {
@@ -547,7 +564,7 @@ static void grpc_frame(stream_t *st) {
 
 static void input_done(stream_t *st) {
     st->input_done = true;
-    if (st->responded && st->kind != K_STREAM) {
+    if (st->responded && !streaming(st)) {
         return; /* answered early (limits) */
     }
     switch (st->kind) {
@@ -594,6 +611,12 @@ static void input_done(stream_t *st) {
             grpc_trailers_only(st, 13, "a unary call carries exactly one message");
         }
         return;
+    case K_REFLECT:
+        grpc_open(st);
+        st->out_eof = true;
+        st->grpc_status = 0;
+        resume(st);
+        return;
     case K_STREAM:
         if (st->in_len != 0 && !st->out_eof) {
             grpc_trailers_only(st, 13, "the stream ended inside a message");
@@ -622,11 +645,14 @@ static void classify(stream_t *st) {
     st->limit_key = "limits.max_body_bytes";
     st->opened_ms = now_ms();
     if (grpc) {
-        st->kind = plen == strlen(GRPC_PUBLISH) && memcmp(path, GRPC_PUBLISH, plen) == 0 ? K_UNARY
-                   : plen == strlen(GRPC_STREAM) && memcmp(path, GRPC_STREAM, plen) == 0 ? K_STREAM
-                   : plen == strlen(GRPC_HEALTH) && memcmp(path, GRPC_HEALTH, plen) == 0
-                       ? K_HEALTH
-                       : K_GRPC_OTHER;
+        st->kind =
+            plen == strlen(GRPC_PUBLISH) && memcmp(path, GRPC_PUBLISH, plen) == 0 ? K_UNARY
+            : plen == strlen(GRPC_STREAM) && memcmp(path, GRPC_STREAM, plen) == 0 ? K_STREAM
+            : plen == strlen(GRPC_HEALTH) && memcmp(path, GRPC_HEALTH, plen) == 0 ? K_HEALTH
+            : (plen == strlen(GRPC_REFLECT_V1) && memcmp(path, GRPC_REFLECT_V1, plen) == 0) ||
+                    (plen == strlen(GRPC_REFLECT_V1A) && memcmp(path, GRPC_REFLECT_V1A, plen) == 0)
+                ? K_REFLECT
+                : K_GRPC_OTHER;
         st->route = SL_ROUTE_EVENTS;
         int64_t t = grpc_timeout_ms(st->grpc_timeout);
         st->deadline_ms = t > 0 ? st->opened_ms + t : 0;
@@ -768,7 +794,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     conn_t *c = ud;
     stream_t *st = nghttp2_session_get_stream_user_data(s, id);
     give_credit(c, st, len);
-    if (st == NULL || (st->responded && st->kind != K_STREAM)) {
+    if (st == NULL || (st->responded && !streaming(st)) || st->out_eof) {
         return 0;
     }
     c->last_ms = now_ms();
@@ -790,7 +816,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
     grow(&st->in, &st->in_cap, st->in_len + len);
     memcpy(st->in + st->in_len, data, len);
     st->in_len += len;
-    if (st->kind == K_STREAM || st->kind == K_UNARY) {
+    if (st->kind == K_STREAM || st->kind == K_UNARY || st->kind == K_REFLECT) {
         grpc_frame(st);
     }
     return 0;
@@ -1267,8 +1293,8 @@ static void tick(worker_t *w) {
         bool held = false;
         for (stream_t *st = c->streams; st != NULL; st = st->next) {
             if (st->deadline_ms != 0 && now >= st->deadline_ms && !st->out_eof &&
-                (!st->responded || st->kind == K_STREAM)) {
-                if (st->kind == K_STREAM && st->responded) {
+                (!st->responded || streaming(st))) {
+                if (streaming(st) && st->responded) {
                     set_grpc_message(st, "deadline exceeded (grpc-timeout)");
                     st->grpc_status = 4;
                     st->out_eof = true;

@@ -237,7 +237,7 @@ static sl_status_t walk_mapping(yaml_ctx_t *y, yaml_parser_t *p, const char *pre
                                 p->problem != NULL ? p->problem : "YAML syntax error");
         }
         sl_status_t rc = SL_OK;
-        char msg[400];
+        char msg[1024];
         if (val.type == YAML_MAPPING_START_EVENT) {
             bool known_prefix = false;
             size_t n;
@@ -246,7 +246,15 @@ static sl_status_t walk_mapping(yaml_ctx_t *y, yaml_parser_t *p, const char *pre
             for (size_t i = 0; i < n && !known_prefix; i++) {
                 known_prefix = strncmp(keys[i].key, key, kl2) == 0 && keys[i].key[kl2] == '.';
             }
-            if (!known_prefix) {
+            const sl_cfg_key_t *k = find_key(key);
+            if (k != NULL) {
+                /* keys.raw: {tenant}:{user_id} is a YAML flow mapping, not a string. */
+                snprintf(msg, sizeof(msg),
+                         "%s: expected %s, got a mapping (a value with braces must be quoted: "
+                         "%s: \"{...}\")",
+                         key, type_hint(k), key);
+                rc = yaml_fail(y, &val.start_mark, "config_wrong_type", msg);
+            } else if (!known_prefix) {
                 snprintf(msg, sizeof(msg), "unknown key '%s'", key);
                 rc = yaml_fail(y, &key_mark, "config_unknown_key", msg);
             } else if (depth >= MAX_PATH_DEPTH) {

@@ -1,5 +1,7 @@
 #include "config/keytpl.h"
 
+#include "core/words.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,22 +194,11 @@ void sl_keying_free(sl_keying_t *k) {
 
 /* Whitespace-separated words of s: count, or (with out) copies. */
 static size_t split_words(const char *s, char **out) {
-    size_t n = 0;
-    while (*s != '\0') {
-        while (isspace((unsigned char)*s)) {
-            s++;
+    size_t n = 0, w;
+    for (const char *word; (word = sl_word_next(&s, &w)) != NULL; n++) {
+        if (out != NULL) {
+            out[n] = xstrndup(word, w);
         }
-        size_t w = 0;
-        while (s[w] != '\0' && !isspace((unsigned char)s[w])) {
-            w++;
-        }
-        if (w > 0) {
-            if (out != NULL) {
-                out[n] = xstrndup(s, w);
-            }
-            n++;
-        }
-        s += w;
     }
     return n;
 }

@@ -186,12 +186,14 @@ static const sl_cfg_key_t keys[] = {
 
     {"keys.raw", SL_CFG_STRING, OFF(keys.raw), KEY_DEFAULT, NOLIM, NULL, 0,
      "Message key template of the raw stage. Literal text and groups in braces; a group lists "
-     "alternatives separated by `|` and the first one the event has (a non-empty string or a "
-     "number) is used: `tenant`, `stage`, `type`, `event_id`, `user_id`, `anonymous_id`, "
+     "alternatives separated by `|` and the first one the event has (a non-empty string or an "
+     "integer) is used: `tenant`, `stage`, `type`, `event_id`, `user_id`, `anonymous_id`, "
      "`session_id`, `device_id`, `account_id` or `properties.<field>`. Field values are "
      "redacted by the privacy policy like the field itself (an hmac'd user_id keys by its "
      "pseudonym). The default keys every stage by user, so one user's events are in order on "
-     "one partition and the stages co-partition. Empty: no key. See docs/keys.md."},
+     "one partition and the stages co-partition. Empty: no key. Quote templates in YAML "
+     "(`keys.raw: \"{tenant}:{user_id}\"`): unquoted braces are a YAML mapping. See "
+     "docs/keys.md."},
     {"keys.identity", SL_CFG_STRING, OFF(keys.identity), KEY_DEFAULT, NOLIM, NULL, 0,
      "Message key template of the identity stage (see keys.raw)."},
     {"keys.consent", SL_CFG_STRING, OFF(keys.consent), KEY_DEFAULT, NOLIM, NULL, 0,

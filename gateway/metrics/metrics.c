@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const int codes[] = {200, 202, 204, 207, 400, 401, 403, 404,
-                            405, 408, 413, 415, 429, 431, 500, 503, 504};
+static const int codes[] = {200, 202, 204, 207, 400, 401, 403, 404, 405,
+                            408, 413, 415, 429, 431, 500, 503, 504};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 /* Upper bounds in microseconds of the latency histogram buckets. */
 static const uint64_t bounds_us[] = {1000,   2500,   5000,    10000,   25000,   50000,    100000,
@@ -88,8 +88,8 @@ void sl_metrics_hot_keys(const char *const *keys, const uint64_t *spread_events,
 }
 
 /* Upper bounds in milliseconds of the signal age histogram. */
-static const int64_t age_bounds_ms[] = {100,   250,   500,    1000,   2500,    5000,     10000,
-                                        30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
+static const uint64_t age_bounds_ms[] = {100,   250,   500,    1000,   2500,    5000,     10000,
+                                         30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
 #define NAGE (sizeof(age_bounds_ms) / sizeof(age_bounds_ms[0]))
 static atomic_uint_fast64_t age_buckets[NAGE + 1];
 static atomic_uint_fast64_t age_sum_ms, age_count;
@@ -99,7 +99,7 @@ void sl_metrics_signal_age(int64_t age_ms) {
         age_ms = 0;
     }
     size_t b = 0;
-    while (b < NAGE && age_ms > age_bounds_ms[b]) {
+    while (b < NAGE && (uint64_t)age_ms > age_bounds_ms[b]) {
         b++;
     }
     atomic_fetch_add_explicit(&age_buckets[b], 1, memory_order_relaxed);
@@ -133,25 +133,30 @@ static void label_value(sl_buf_t *out, const char *s) {
     }
 }
 
-static void render_keys(sl_buf_t *out) {
-    sl_buf_puts(out, "# HELP sluice_signal_age_seconds Age of each produced event at ingest: "
-                     "received_at - occurred_at (a client clock ahead counts 0).\n"
-                     "# TYPE sluice_signal_age_seconds histogram\n");
+/* A Prometheus histogram of cumulative buckets: bounds[i] in units of 1/scale seconds. */
+static void render_histogram(sl_buf_t *out, const char *name, const char *help,
+                             const atomic_uint_fast64_t *counts, const uint64_t *bounds, size_t n,
+                             double scale, double sum, uint64_t count) {
+    sl_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
-    for (size_t b = 0; b <= NAGE; b++) {
-        cum += atomic_load(&age_buckets[b]);
-        if (b < NAGE) {
-            sl_buf_printf(out, "sluice_signal_age_seconds_bucket{le=\"%g\"} %llu\n",
-                          (double)age_bounds_ms[b] / 1e3, (unsigned long long)cum);
-        } else {
-            sl_buf_printf(out, "sluice_signal_age_seconds_bucket{le=\"+Inf\"} %llu\n",
+    for (size_t b = 0; b <= n; b++) {
+        cum += atomic_load(&counts[b]);
+        if (b < n) {
+            sl_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[b] / scale,
                           (unsigned long long)cum);
+        } else {
+            sl_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
         }
     }
-    sl_buf_printf(out, "sluice_signal_age_seconds_sum %.3f\n",
-                  (double)atomic_load(&age_sum_ms) / 1e3);
-    sl_buf_printf(out, "sluice_signal_age_seconds_count %llu\n",
-                  (unsigned long long)atomic_load(&age_count));
+    sl_buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
+}
+
+static void render_keys(sl_buf_t *out) {
+    render_histogram(out, "sluice_signal_age_seconds",
+                     "Age of each produced event at ingest: received_at - occurred_at (a client "
+                     "clock ahead counts 0).",
+                     age_buckets, age_bounds_ms, NAGE, 1e3, (double)atomic_load(&age_sum_ms) / 1e3,
+                     atomic_load(&age_count));
     sl_buf_printf(out,
                   "# HELP sluice_keys_spread_events_total Events whose hot key was spread over "
                   "keys.hot_spread sub-keys.\n"
@@ -280,23 +285,9 @@ void sl_metrics_render(sl_buf_t *out) {
                       sl_outcome_name((sl_outcome_t)o),
                       (unsigned long long)atomic_load(&events[o]));
     }
-    sl_buf_puts(out, "# HELP sluice_request_duration_seconds Time from request to response.\n"
-                     "# TYPE sluice_request_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t b = 0; b <= NBOUNDS; b++) {
-        cum += atomic_load(&buckets[b]);
-        if (b < NBOUNDS) {
-            sl_buf_printf(out, "sluice_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                          (double)bounds_us[b] / 1e6, (unsigned long long)cum);
-        } else {
-            sl_buf_printf(out, "sluice_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)cum);
-        }
-    }
-    sl_buf_printf(out, "sluice_request_duration_seconds_sum %.6f\n",
-                  (double)atomic_load(&latency_sum_us) / 1e6);
-    sl_buf_printf(out, "sluice_request_duration_seconds_count %llu\n",
-                  (unsigned long long)atomic_load(&latency_count));
+    render_histogram(out, "sluice_request_duration_seconds", "Time from request to response.",
+                     buckets, bounds_us, NBOUNDS, 1e6, (double)atomic_load(&latency_sum_us) / 1e6,
+                     atomic_load(&latency_count));
     sl_buf_printf(out,
                   "# HELP sluice_policy_shadow_events_total Events compared against the shadow "
                   "policy (policies.shadow_dir).\n"

@@ -1,8 +1,8 @@
 /* pipeline/cors: browser origins per tenant (cors.origins). A page may send only to the tenants
  * that list its origin; the token, never a cookie, authenticates it. */
-#include <ctype.h>
 #include <string.h>
 
+#include "core/words.h"
 #include "pipeline/pipeline.h"
 
 /* Whether origin is listed in cors.origins for tenant (NULL: for any tenant). The list is
@@ -11,29 +11,21 @@ bool sl_cors_listed(const sl_config_t *cfg, const char *tenant, const char *orig
     const char *s = cfg->cors.origins;
     size_t ol = strlen(origin);
     size_t tl = tenant != NULL ? strlen(tenant) : 0;
-    while (*s != '\0') {
-        while (isspace((unsigned char)*s)) {
-            s++;
+    size_t w;
+    for (const char *word; (word = sl_word_next(&s, &w)) != NULL;) {
+        const char *eq = memchr(word, '=', w);
+        if (eq == NULL ||
+            (tenant != NULL && ((size_t)(eq - word) != tl || memcmp(word, tenant, tl) != 0))) {
+            continue;
         }
-        size_t w = 0;
-        while (s[w] != '\0' && !isspace((unsigned char)s[w])) {
-            w++;
-        }
-        const char *eq = memchr(s, '=', w);
-        if (eq != NULL &&
-            (tenant == NULL || ((size_t)(eq - s) == tl && memcmp(s, tenant, tl) == 0))) {
-            for (const char *o = eq + 1; o < s + w;) {
-                size_t n = strcspn(o, ", \t\n");
-                if (o + n > s + w) {
-                    n = (size_t)(s + w - o);
-                }
-                if (n == ol && memcmp(o, origin, ol) == 0) {
-                    return true;
-                }
-                o += n + 1;
+        for (const char *o = eq + 1, *end = word + w; o < end;) {
+            const char *comma = memchr(o, ',', (size_t)(end - o));
+            size_t n = comma != NULL ? (size_t)(comma - o) : (size_t)(end - o);
+            if (n == ol && memcmp(o, origin, ol) == 0) {
+                return true;
             }
+            o += n + 1;
         }
-        s += w;
     }
     return false;
 }

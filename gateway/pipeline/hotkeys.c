@@ -65,7 +65,7 @@ static bool better_victim(const slot_t *a, const slot_t *b, int64_t now_ms) {
 }
 
 bool sl_hotkeys_observe(sl_hotkeys_t *h, const char *key, size_t len, int64_t rate, int64_t hold_ms,
-                        int64_t now_ms) {
+                        bool listed, int64_t now_ms) {
     uint64_t out[2];
     sl_siphash128(h->sipkey, key, len, out);
     uint64_t hash = out[0] | 1;
@@ -97,7 +97,7 @@ bool sl_hotkeys_observe(sl_hotkeys_t *h, const char *key, size_t len, int64_t ra
         found->count = 0;
     }
     found->count++;
-    if ((int64_t)found->count > rate) {
+    if (listed || (rate > 0 && (int64_t)found->count > rate)) {
         found->hot_until_ms = now_ms + hold_ms;
     }
     bool hot = is_hot(found, now_ms);

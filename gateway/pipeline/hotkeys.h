@@ -16,10 +16,11 @@ typedef struct sl_hotkeys sl_hotkeys_t;
 sl_hotkeys_t *sl_hotkeys_new(size_t slots);
 void sl_hotkeys_free(sl_hotkeys_t *h);
 
-/* Counts one event of key at now_ms; true when the key is hot: over rate events in this
- * second, or within hold_ms of a second it was. */
+/* Counts one event of key at now_ms; true when the key is hot: listed (keys.hot, counted here
+ * for the metrics), over rate events in this second (rate 0: never), or within hold_ms of a
+ * second it was. */
 bool sl_hotkeys_observe(sl_hotkeys_t *h, const char *key, size_t len, int64_t rate, int64_t hold_ms,
-                        int64_t now_ms);
+                        bool listed, int64_t now_ms);
 
 /* Keys hot at now_ms (at most max, each truncated to 127 bytes), with the events spread since
  * each was first seen hot: for metrics. Returns how many were written. */

@@ -80,9 +80,10 @@ static bool append_alt(const sl_request_t *req, const sl_event_t *ev, const sl_k
     return key->len > mark;
 }
 
-/* Builds ev's key from t into key; false when a group has no usable alternative. */
+/* Builds ev's key from t into key; false when a group has no usable alternative (its index in
+ * *failed). */
 static bool build_key(const sl_request_t *req, const sl_event_t *ev, const sl_keytpl_t *t,
-                      sl_buf_t *key) {
+                      sl_buf_t *key, size_t *failed) {
     for (size_t p = 0; p < t->n_parts; p++) {
         bool ok = false;
         for (size_t a = 0; a < t->parts[p].n_alts && !ok; a++) {
@@ -93,28 +94,21 @@ static bool build_key(const sl_request_t *req, const sl_event_t *ev, const sl_ke
             }
         }
         if (!ok) {
+            *failed = p;
             return false;
         }
     }
     return true;
 }
 
-/* The group names of t, for messages: "{user_id|anonymous_id|device_id}". */
-static void groups_of(const sl_keytpl_t *t, char *out, size_t n) {
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t p = 0; p < t->n_parts && o < n; p++) {
-        if (t->parts[p].alts[0].kind == SL_KT_LITERAL) {
-            continue;
-        }
-        o += (size_t)snprintf(out + o, n - o, "%s{", o > 0 ? ", " : "");
-        for (size_t a = 0; a < t->parts[p].n_alts && o < n; a++) {
-            o += (size_t)snprintf(out + o, n - o, "%s%s", a > 0 ? "|" : "",
-                                  t->parts[p].alts[a].text);
-        }
-        if (o < n) {
-            o += (size_t)snprintf(out + o, n - o, "}");
-        }
+/* A group of t as written, for messages: "{user_id|anonymous_id|device_id}". */
+static void group_text(const sl_kt_part_t *part, char *out, size_t n) {
+    size_t o = (size_t)snprintf(out, n, "{");
+    for (size_t a = 0; a < part->n_alts && o < n; a++) {
+        o += (size_t)snprintf(out + o, n - o, "%s%s", a > 0 ? "|" : "", part->alts[a].text);
+    }
+    if (o < n) {
+        snprintf(out + o, n - o, "}");
     }
 }
 
@@ -148,6 +142,7 @@ sl_status_t sl_key_stage(struct sl_hotkeys *hot, sl_request_t *req) {
     const sl_keying_t *keying = cfg->keying;
     bool reject = strcmp(cfg->keys.missing, "reject") == 0;
     bool detect = hot != NULL && cfg->keys.hot_rate > 0;
+    bool listing = hot != NULL && keying->n_hot > 0;
     int64_t now_ms = (int64_t)(sl_time_mono_ns() / 1000000);
     uint64_t n_spread = 0, n_random = 0;
     for (size_t i = 0; i < req->n_events; i++) {
@@ -162,9 +157,10 @@ sl_status_t sl_key_stage(struct sl_hotkeys *hot, sl_request_t *req) {
         }
         sl_buf_t key;
         sl_buf_init(&key, req->arena, 64);
-        if (!build_key(req, ev, t, &key)) {
+        size_t failed = 0;
+        if (!build_key(req, ev, t, &key, &failed)) {
             char groups[200];
-            groups_of(t, groups, sizeof(groups));
+            group_text(&t->parts[failed], groups, sizeof(groups));
             if (reject) {
                 char msg[320];
                 snprintf(msg, sizeof(msg),
@@ -188,12 +184,13 @@ sl_status_t sl_key_stage(struct sl_hotkeys *hot, sl_request_t *req) {
         }
         ev->key = key.data;
         ev->key_len = key.len;
-        bool spread = keying->n_hot > 0 && sl_keying_is_hot(keying, key.data, key.len);
-        if (detect) {
-            /* Counted whether or not it is listed, so the metrics show listed keys' rates. */
+        bool listed = keying->n_hot > 0 && sl_keying_is_hot(keying, key.data, key.len);
+        bool spread = listed;
+        if (detect || (listed && hot != NULL)) {
+            /* Listed keys are counted too, so the metrics show every key spread. */
             spread = sl_hotkeys_observe(hot, key.data, key.len, cfg->keys.hot_rate,
-                                        cfg->keys.hot_hold_ms, now_ms) ||
-                     spread;
+                                        cfg->keys.hot_hold_ms, listed, now_ms) ||
+                     listed;
         }
         if (spread) {
             uint32_t n = (uint32_t)cfg->keys.hot_spread;
@@ -214,7 +211,7 @@ sl_status_t sl_key_stage(struct sl_hotkeys *hot, sl_request_t *req) {
     if (n_spread > 0 || n_random > 0) {
         sl_metrics_keys(n_spread, n_random);
     }
-    if (detect) {
+    if (detect || listing) {
         publish_hot(hot, now_ms);
     }
     return SL_OK;

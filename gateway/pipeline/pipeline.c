@@ -515,8 +515,12 @@ static sl_status_t stage_produce(sl_request_t *req) {
             headers[nh++] = (sl_header_t){"original_key", ev->original_key, ev->original_key_len};
             headers[nh++] = (sl_header_t){"key_spread", spread, (size_t)n};
         }
-        /* Kafka timestamps are milliseconds since the epoch, not before it. */
-        int64_t ts = event_time && ev->value == NULL && ev->occurred_at_ms > 0
+        /* Kafka timestamps are milliseconds since the epoch, not before it; and brokers refuse
+         * them ahead of their clock (log.message.timestamp.after.max.ms), which would fail the
+         * event for good and its partition's batch with it: a client clock ahead of ours gives
+         * the receive time. */
+        int64_t ts = event_time && ev->value == NULL && ev->occurred_at_ms > 0 &&
+                             ev->occurred_at_ms < req->received_at_ms
                          ? ev->occurred_at_ms
                          : req->received_at_ms;
         sl_msg_t msg = {
@@ -670,8 +674,10 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
          * own hold on pending keeps the request from completing until release below. */
         int64_t used = (int64_t)sl_arena_used(req->arena);
         if (used > req->admitted) {
-            atomic_fetch_add(&req->pipeline->inflight, used - req->admitted);
+            int64_t held = atomic_fetch_add(&req->pipeline->inflight, used - req->admitted) +
+                           (used - req->admitted);
             req->admitted = used;
+            sl_metrics_inflight_bytes(held);
         }
     }
     release(req);

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,20 @@ int64_t sl_doc_field(const sl_json_doc_t *doc, uint32_t obj, const char *name) {
     }
     camel[n] = '\0';
     return sl_json_get(doc, obj, camel);
+}
+
+const char *sl_media_type(sl_arena_t *arena, const char *content_type) {
+    const char *ct = content_type;
+    if (ct == NULL) {
+        return "";
+    }
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    size_t n = strcspn(ct, "; \t");
+    char *out = sl_arena_strndup(arena, ct, n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (char)tolower((unsigned char)out[i]);
+    }
+    return out;
 }

@@ -138,6 +138,10 @@ void sl_request_free(sl_request_t *req);
  * event (duplicate_field). */
 int64_t sl_doc_field(const sl_json_doc_t *doc, uint32_t obj, const char *name);
 
+/* A Content-Type's media type, lower-case and without parameters ("Application/JSON;
+ * charset=utf-8" -> "application/json"), in arena; "" for NULL. Both transports use it. */
+const char *sl_media_type(sl_arena_t *arena, const char *content_type);
+
 /* Record a whole-request fault (the first one wins) and return SL_REJECT. */
 sl_status_t sl_request_fail(sl_request_t *req, sl_fault_t fault, const char *code, const char *fmt,
                             ...) __attribute__((format(printf, 4, 5)));

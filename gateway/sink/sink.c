@@ -54,6 +54,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *conf_
     case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP: /* the same bytes would be refused again */
         st = SL_REJECT;
         code = "kafka_rejected";
         break;

@@ -388,22 +388,6 @@ static void on_complete(sl_request_t *req, void *ctx) {
     (void)req;
 }
 
-/* "application/json; charset=utf-8" -> "application/json", in arena. */
-static const char *media_type(sl_arena_t *a, const char *ct) {
-    if (ct == NULL) {
-        return "";
-    }
-    while (*ct == ' ') {
-        ct++;
-    }
-    size_t n = strcspn(ct, "; \t");
-    char *out = sl_arena_strndup(a, ct, n);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = (char)tolower((unsigned char)out[i]);
-    }
-    return out;
-}
-
 static int64_t grpc_timeout_ms(const char *t) {
     if (t == NULL) {
         return 0;
@@ -455,7 +439,7 @@ static sl_request_t *new_request(stream_t *st, const uint8_t *body, size_t len) 
         req->bearer_len = strlen(t);
     }
     if (st->kind == K_HTTP) {
-        req->media_type = media_type(req->arena, st->ctype);
+        req->media_type = sl_media_type(req->arena, st->ctype);
         req->content_encoding = st->cenc != NULL ? st->cenc : "";
     } else {
         req->media_type = "application/x-protobuf";

@@ -117,22 +117,6 @@ static enum MHD_Result scan_cl(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-/* "Application/JSON; charset=utf-8" -> "application/json", in the request arena. */
-static const char *media_type(sl_request_t *req, const char *ct) {
-    if (ct == NULL) {
-        return "";
-    }
-    while (*ct == ' ') {
-        ct++;
-    }
-    size_t n = strcspn(ct, "; \t");
-    char *out = sl_arena_strndup(req->arena, ct, n);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = (char)tolower((unsigned char)out[i]);
-    }
-    return out;
-}
-
 /* First call for a request: the head is complete, nothing of the body has been read. */
 /* A lower-case copy of header name's value in the request's arena, or NULL. */
 static const char *header_lower(ctx_t *c, const char *name) {
@@ -237,8 +221,9 @@ static enum MHD_Result begin(ctx_t *c, const char *url, const char *method) {
     c->body = sl_arena_alloc(c->req->arena, c->cap + 1);
 
     sl_request_t *req = c->req;
-    req->media_type = media_type(
-        req, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+    req->media_type =
+        sl_media_type(req->arena, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                              MHD_HTTP_HEADER_CONTENT_TYPE));
     const char *enc = header_lower(c, MHD_HTTP_HEADER_CONTENT_ENCODING);
     req->content_encoding = enc != NULL ? enc : "";
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");

@@ -13,7 +13,7 @@
 #define HOLD INT64_C(5000)
 
 static bool observe(sl_hotkeys_t *h, const char *key, int64_t now) {
-    return sl_hotkeys_observe(h, key, strlen(key), RATE, HOLD, now);
+    return sl_hotkeys_observe(h, key, strlen(key), RATE, HOLD, false, now);
 }
 
 /* n events of key at now (all in one second); returns how many were answered hot. */

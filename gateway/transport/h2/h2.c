@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -52,7 +54,7 @@ struct stream {
     bool headers_too_large;
     size_t header_bytes;
     sl_arena_t *arena; /* header values; lives as long as the stream */
-    const char *method, *path, *ctype, *cenc, *auth, *origin, *grpc_enc, *grpc_timeout;
+    const char *method, *path, *ctype, *cenc, *auth, *origin, *grpc_enc, *grpc_timeout, *clen;
     kind_t kind;
     sl_route_t route;
     uint8_t *in; /* the HTTP body, or the gRPC bytes not yet framed into messages */
@@ -181,6 +183,9 @@ static void grow(uint8_t **p, size_t *cap, size_t need) {
 }
 
 static void out_append(stream_t *st, const void *p, size_t n) {
+    if (n == 0) {
+        return;
+    }
     if (st->out_off > 0 && st->out_off == st->out_len) {
         st->out_off = st->out_len = 0;
     }
@@ -249,7 +254,9 @@ static ssize_t read_out(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len
     stream_t *st = src->ptr;
     size_t left = st->out_len - st->out_off;
     size_t n = left < length ? left : length;
-    memcpy(buf, st->out + st->out_off, n);
+    if (n > 0) {
+        memcpy(buf, st->out + st->out_off, n);
+    }
     st->out_off += n;
     if (st->out_off == st->out_len) {
         if (st->out_eof) {
@@ -444,8 +451,9 @@ static sl_request_t *new_request(stream_t *st, const uint8_t *body, size_t len) 
     } else {
         req->media_type = "application/x-protobuf";
         req->content_encoding = "";
+        /* The deadline counts from when the stream opened (grpc-timeout), not from now. */
         req->deadline_ms =
-            st->deadline_ms != 0 ? req->received_at_ms + (st->deadline_ms - st->opened_ms) : 0;
+            st->deadline_ms != 0 ? req->received_at_ms + (st->deadline_ms - now_ms()) : 0;
     }
     return req;
 }
@@ -467,6 +475,18 @@ static void submit(stream_t *st, sl_request_t *req) {
 static void grpc_message(stream_t *st, uint8_t flag, const uint8_t *msg, size_t len) {
     if (flag > 1) {
         grpc_trailers_only(st, 13, "malformed gRPC message prefix");
+        return;
+    }
+    if (st->deadline_ms != 0 && now_ms() >= st->deadline_ms) {
+        /* Arrived (or completed) after its deadline: never produced. */
+        if (st->kind == K_STREAM && st->responded) {
+            set_grpc_message(st, "deadline exceeded (grpc-timeout)");
+            st->grpc_status = 4;
+            st->out_eof = true;
+            resume(st);
+        } else {
+            grpc_trailers_only(st, 4, "deadline exceeded (grpc-timeout)");
+        }
         return;
     }
     bool gzip = flag == 1;
@@ -668,6 +688,22 @@ static void classify(stream_t *st) {
         } else if (sl_pipeline_draining(st->c->w->h->pipeline)) {
             answer_fault(st, SL_FAULT_UNAVAILABLE, "shutting_down",
                          "the gateway is shutting down; retry after Retry-After", NULL);
+        } else if (st->clen != NULL && cfg != NULL) {
+            /* As over HTTP/1.1: decided from content-length before the body is read. */
+            char *end;
+            unsigned long long n = strtoull(st->clen, &end, 10);
+            char msg[256];
+            if (*end != '\0' || end == st->clen) {
+                answer_fault(st, SL_FAULT_BAD_REQUEST, "bad_content_length",
+                             "Content-Length is not a number", NULL);
+            } else if (n > (unsigned long long)st->max_in) {
+                snprintf(msg, sizeof(msg), "the body is %llu bytes, over %s (%lld)", n,
+                         st->limit_key, (long long)st->max_in);
+                answer_fault(st, SL_FAULT_TOO_LARGE, "body_too_large", msg, NULL);
+            } else if (!sl_pipeline_admits(st->c->w->h->pipeline, cfg, (int64_t)n, msg,
+                                           sizeof(msg))) {
+                answer_fault(st, SL_FAULT_UNAVAILABLE, "overloaded", msg, NULL);
+            }
         }
     }
     if (st->headers_too_large) {
@@ -738,6 +774,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         {"origin", offsetof(stream_t, origin)},
         {"grpc-encoding", offsetof(stream_t, grpc_enc)},
         {"grpc-timeout", offsetof(stream_t, grpc_timeout)},
+        {"content-length", offsetof(stream_t, clen)},
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         if (strlen(wanted[i].name) == namelen && memcmp(wanted[i].name, name, namelen) == 0) {
@@ -928,12 +965,31 @@ static ssize_t io_write(conn_t *c, const void *buf, size_t n) {
     return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : -2;
 }
 
-/* Writes what is buffered, then what nghttp2 has, until the socket is full. */
+/* Gathers what nghttp2 has (up to 64 KiB at a time, so a response's frames leave in one send)
+ * and writes it, until nghttp2 has nothing more or the socket is full. */
 static void conn_send(conn_t *c) {
     if (c->closed || c->mode != M_H2) {
         return;
     }
     for (;;) {
+        while (c->out_off == 0 && c->out_len < 65536) {
+            const uint8_t *p;
+            ssize_t n = nghttp2_session_mem_send(c->s, &p);
+            if (n < 0) {
+                conn_close(c);
+                return;
+            }
+            if (n == 0) {
+                break;
+            }
+            grow(&c->out, &c->out_cap, c->out_len + (size_t)n);
+            memcpy(c->out + c->out_len, p, (size_t)n);
+            c->out_len += (size_t)n;
+        }
+        if (c->out_off == c->out_len) {
+            c->out_off = c->out_len = 0;
+            break;
+        }
         while (c->out_off < c->out_len) {
             ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
             if (n == -1) {
@@ -947,18 +1003,6 @@ static void conn_send(conn_t *c) {
             c->out_off += (size_t)n;
         }
         c->out_off = c->out_len = 0;
-        const uint8_t *p;
-        ssize_t n = nghttp2_session_mem_send(c->s, &p);
-        if (n < 0) {
-            conn_close(c);
-            return;
-        }
-        if (n == 0) {
-            break;
-        }
-        grow(&c->out, &c->out_cap, (size_t)n);
-        memcpy(c->out, p, (size_t)n);
-        c->out_len = (size_t)n;
     }
     arm(c, EPOLLIN | EPOLLRDHUP);
     if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s)) {
@@ -1179,6 +1223,10 @@ static void conn_new(worker_t *w, const adopt_t *a) {
     c->events = EPOLLIN | EPOLLRDHUP;
     struct epoll_event ev = {.events = c->events, .data.ptr = c};
     epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev);
+    /* Small responses must not wait for the client's delayed ACK (Nagle): conn_send writes a
+     * whole response's frames at once. */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (!a->tls) {
         start_h2(c);
         return;

@@ -3,8 +3,8 @@
  * Inflated as a stream into an arena buffer that grows by doubling up to
  * limits.max_decompressed_bytes and never past it; the ratio to the compressed size is checked
  * as the output grows, so a decompression bomb is refused after at most the cap's worth of
- * work (and twice the cap of memory: the arena keeps the buffers it outgrew). zlib because the
- * browsers' and mobile SDKs' gzip is what it reads. */
+ * work (and less than three times the cap of memory: the arena keeps the buffers it outgrew). zlib
+ * because the browsers' and mobile SDKs' gzip is what it reads. */
 #include <string.h>
 #include <zlib.h>
 
@@ -39,6 +39,13 @@ sl_status_t sl_stage_inflate(sl_request_t *req) {
     sl_status_t rc = SL_OK;
     for (;;) {
         int zr = inflate(&z, Z_NO_FLUSH);
+        if (z.total_out > ratio_cap) { /* also when this call ended the stream */
+            rc = sl_request_fail(req, SL_FAULT_TOO_LARGE, "compression_ratio",
+                                 "the gzip body inflates more than limits.max_compression_ratio "
+                                 "(%llu) times its %zu bytes",
+                                 (unsigned long long)ratio, req->body_len);
+            break;
+        }
         if (zr == Z_STREAM_END) {
             if (z.avail_in != 0) {
                 rc = sl_request_fail(req, SL_FAULT_BAD_REQUEST, "malformed_gzip",
@@ -46,13 +53,6 @@ sl_status_t sl_stage_inflate(sl_request_t *req) {
                                      "members are not supported)",
                                      z.avail_in);
             }
-            break;
-        }
-        if (z.total_out > ratio_cap) {
-            rc = sl_request_fail(req, SL_FAULT_TOO_LARGE, "compression_ratio",
-                                 "the gzip body inflates more than limits.max_compression_ratio "
-                                 "(%llu) times its %zu bytes",
-                                 (unsigned long long)ratio, req->body_len);
             break;
         }
         if (z.avail_out == 0) {

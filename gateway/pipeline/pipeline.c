@@ -413,6 +413,16 @@ static sl_status_t stage_route(sl_request_t *req) {
             ev->code = "topic_invalid";
             ev->message = "the tenant's name cannot be part of a Kafka topic name (topics.* "
                           "holds {tenant}); only letters, digits, '.', '_' and '-' can";
+        } else if (ev->topic != topic && req->pipeline != NULL &&
+                   !sl_sink_topic_ready(req->pipeline->sink, ev->topic)) {
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "topic %s (the tenant's, from topics.*) does not exist yet: create it; "
+                     "retry after Retry-After",
+                     ev->topic);
+            ev->outcome = SL_OUT_RETRYABLE;
+            ev->code = "topic_missing";
+            ev->message = sl_arena_strndup(req->arena, msg, strlen(msg));
         }
     }
     return SL_OK;

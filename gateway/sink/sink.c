@@ -35,6 +35,13 @@ struct sl_sink {
     pthread_cond_t wake;
     atomic_bool brokers_up;
     atomic_bool topics_ok;
+    /* Topics of per-tenant templates met so far ({tenant} in topics.*): checked one by one. */
+    pthread_mutex_t tlock;
+    struct tenant_topic {
+        char *name;
+        bool exists;
+    } * tt;
+    size_t ntt, cap_tt;
     atomic_bool fatal;
     char why_not_ready[256];
     char why_fatal[256];
@@ -170,6 +177,84 @@ static void check_health(sl_sink_t *sink) {
     pthread_mutex_unlock(&sink->lock);
 }
 
+#define MAX_TENANT_TOPICS 4096
+
+/* The per-tenant topics not seen yet: one metadata request each (a few per round). */
+static void check_tenant_topics(sl_sink_t *sink) {
+    for (int round = 0; round < 16; round++) {
+        char name[256] = "";
+        pthread_mutex_lock(&sink->tlock);
+        for (size_t i = 0; i < sink->ntt && name[0] == '\0'; i++) {
+            if (!sink->tt[(i + (size_t)round) % sink->ntt].exists) {
+                snprintf(name, sizeof(name), "%s", sink->tt[(i + (size_t)round) % sink->ntt].name);
+            }
+        }
+        pthread_mutex_unlock(&sink->tlock);
+        if (name[0] == '\0') {
+            return;
+        }
+        pthread_rwlock_rdlock(&sink->rk_lock);
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(sink->rk, name, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        bool exists =
+            rd_kafka_metadata(sink->rk, 0, rkt, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            md->topics[0].partition_cnt > 0;
+        if (md != NULL) {
+            rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+        pthread_rwlock_unlock(&sink->rk_lock);
+        if (!exists) {
+            return; /* not there yet: the others wait for the next round */
+        }
+        pthread_mutex_lock(&sink->tlock);
+        for (size_t i = 0; i < sink->ntt; i++) {
+            if (strcmp(sink->tt[i].name, name) == 0) {
+                sink->tt[i].exists = true;
+            }
+        }
+        pthread_mutex_unlock(&sink->tlock);
+    }
+}
+
+bool sl_sink_topic_ready(sl_sink_t *sink, const char *topic) {
+    bool exists = false;
+    pthread_mutex_lock(&sink->tlock);
+    size_t i = 0;
+    while (i < sink->ntt && strcmp(sink->tt[i].name, topic) != 0) {
+        i++;
+    }
+    if (i < sink->ntt) {
+        exists = sink->tt[i].exists;
+    } else if (sink->ntt >= MAX_TENANT_TOPICS) {
+        exists = true; /* not tracked: librdkafka finds out (or times out) */
+    } else {
+        if (sink->ntt == sink->cap_tt) {
+            sink->cap_tt = sink->cap_tt > 0 ? sink->cap_tt * 2 : 16;
+            struct tenant_topic *t = realloc(sink->tt, sink->cap_tt * sizeof(*t));
+            if (t == NULL) {
+                abort();
+            }
+            sink->tt = t;
+        }
+        /* The embedded broker creates it, like the stage topics at start. */
+        exists = sink->emb != NULL &&
+                 rd_kafka_mock_topic_create(sl_embedded_cluster(sink->emb), topic,
+                                            (int)sink->cfg->kafka.embedded_partitions,
+                                            (int)sink->cfg->kafka.embedded_brokers) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+        sink->tt[sink->ntt++] = (struct tenant_topic){strdup(topic), exists};
+    }
+    pthread_mutex_unlock(&sink->tlock);
+    if (!exists) {
+        pthread_mutex_lock(&sink->lock);
+        pthread_cond_signal(&sink->wake); /* look it up now */
+        pthread_mutex_unlock(&sink->lock);
+    }
+    return exists;
+}
+
 static void recreate(sl_sink_t *sink);
 
 static void *health_main(void *arg) {
@@ -179,6 +264,7 @@ static void *health_main(void *arg) {
             recreate(sink);
         }
         check_health(sink);
+        check_tenant_topics(sink);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         int64_t ns = until.tv_nsec + (sink->health_interval_ms % 1000) * 1000000;
@@ -304,6 +390,7 @@ sl_status_t sl_sink_new(const sl_config_t *cfg, sl_delivery_cb cb, sl_sink_t **o
     sink->cb = cb;
     sink->health_interval_ms = cfg->kafka.health_interval_ms;
     pthread_mutex_init(&sink->lock, NULL);
+    pthread_mutex_init(&sink->tlock, NULL);
     pthread_cond_init(&sink->wake, NULL);
     snprintf(sink->why_not_ready, sizeof(sink->why_not_ready), "not checked yet");
 
@@ -457,6 +544,11 @@ void sl_sink_destroy(sl_sink_t *sink) {
     pthread_join(sink->health_thread, NULL);
     destroy_producer(sink);
     pthread_rwlock_destroy(&sink->rk_lock);
+    for (size_t i = 0; i < sink->ntt; i++) {
+        free(sink->tt[i].name);
+    }
+    free(sink->tt);
+    pthread_mutex_destroy(&sink->tlock);
     sl_config_unref(sink->cfg);
     sl_embedded_destroy(sink->emb);
     free(sink->bootstrap);

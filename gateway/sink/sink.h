@@ -60,6 +60,12 @@ sl_status_t sl_sink_produce(sl_sink_t *sink, const sl_msg_t *msg, void *opaque, 
  * why holds the reason. Any thread. */
 bool sl_sink_ready(sl_sink_t *sink, char *why, size_t why_len);
 
+/* For a topic made from a per-tenant template ({tenant} in topics.*): true once it is known to
+ * exist. A topic not seen before is created at once in the embedded broker; on a real cluster it
+ * is looked up by the health thread, and false until found (the caller answers retryable). At
+ * most 4096 such topics are tracked; beyond, true. Any thread. */
+bool sl_sink_topic_ready(sl_sink_t *sink, const char *topic);
+
 /* False from a fatal producer error (the idempotent producer cannot go on: librdkafka's reason in
  * why) until the health thread has failed every outstanding message (SL_RETRY,
  * kafka_producer_reset) and created a new producer; the sink is not ready meanwhile. Any

@@ -392,6 +392,7 @@ class Sluice:
         self.stdout_lines = []
         self.public = None
         self.admin = None
+        self.tls = None  # listen.tls's address when set
         self.kafka_line = None
         self.tmpdir = tempfile.mkdtemp(prefix="sluice-it-")
         self.stderr_path = os.path.join(self.tmpdir, "stderr.log")
@@ -418,6 +419,9 @@ class Sluice:
                 m = re.match(r"\s*admin\s+http://(\S+)", line)
                 if m:
                     self.admin = m.group(1)
+                m = re.match(r"\s*tls\s+https://(\S+)", line)
+                if m:
+                    self.tls = m.group(1)
                 m = re.match(r"\s*kafka\s+(\S+)", line)
                 if m:
                     self.kafka_line = m.group(1)

@@ -379,9 +379,13 @@ static void answer_fault(stream_t *st, sl_fault_t fault, const char *code, const
 
 /* ---- requests into the pipeline ------------------------------------------------------------ */
 
+/* The worker whose thread this is (NULL on other threads). */
+static _Thread_local worker_t *this_worker;
+
 static void on_complete(sl_request_t *req, void *ctx) {
     job_t *j = ctx;
     worker_t *w = j->st->c->w;
+    bool own = this_worker == w; /* completed inside submit: the loop takes it this round */
     pthread_mutex_lock(&w->mu);
     if (w->done_tail != NULL) {
         w->done_tail->next = j;
@@ -390,8 +394,10 @@ static void on_complete(sl_request_t *req, void *ctx) {
     }
     w->done_tail = j;
     pthread_mutex_unlock(&w->mu);
-    uint64_t one = 1;
-    (void)!write(w->ev, &one, sizeof(one));
+    if (!own) {
+        uint64_t one = 1;
+        (void)!write(w->ev, &one, sizeof(one));
+    }
     (void)req;
 }
 
@@ -1369,11 +1375,16 @@ static void free_dead(worker_t *w) {
 
 static void *worker_main(void *arg) {
     worker_t *w = arg;
+    this_worker = w;
     sl_h2_t *h = w->h;
     int64_t last_tick = 0;
     struct epoll_event evs[64];
     while (!atomic_load(&h->stop)) {
-        int n = epoll_wait(w->ep, evs, 64, 100);
+        /* Completions queued by this thread itself (no eventfd write) are taken at once. */
+        pthread_mutex_lock(&w->mu);
+        bool queued = w->done != NULL;
+        pthread_mutex_unlock(&w->mu);
+        int n = epoll_wait(w->ep, evs, 64, queued ? 0 : 100);
         for (int i = 0; i < n; i++) {
             void *ptr = evs[i].data.ptr;
             if (ptr == NULL) {

@@ -253,7 +253,7 @@ static sl_status_t walk_mapping(yaml_ctx_t *y, yaml_parser_t *p, const char *pre
                          "%s: expected %s, got a mapping (a value with braces must be quoted: "
                          "%s: \"{...}\")",
                          key, type_hint(k), key);
-                rc = yaml_fail(y, &val.start_mark, "config_wrong_type", msg);
+                rc = yaml_fail(y, &key_mark, "config_wrong_type", msg);
             } else if (!known_prefix) {
                 snprintf(msg, sizeof(msg), "unknown key '%s'", key);
                 rc = yaml_fail(y, &key_mark, "config_unknown_key", msg);
@@ -380,9 +380,7 @@ static void substitute_stage(char **topic, const char *stage) {
         if (t == NULL) {
             abort();
         }
-        memcpy(t, *topic, pre);
-        memcpy(t + pre, stage, sl);
-        memcpy(t + pre + sl, at + 7, rest + 1);
+        snprintf(t, pre + sl + rest + 1, "%.*s%s%s", (int)pre, *topic, stage, at + 7);
         free(*topic);
         *topic = t;
     }

@@ -219,7 +219,7 @@ sl_status_t sl_keying_build(const char *const stage[6], const char *types, const
     const sl_keytpl_t **tpls = xcalloc(nt, sizeof(sl_keytpl_t *));
     k->type_names = names;
     k->type_tpls = tpls;
-    for (size_t i = 0; i < nt; i++) {
+    for (size_t i = 0; i < nt && words[i] != NULL; i++) {
         char *eq = strchr(words[i], '=');
         if (rc == SL_OK && (eq == NULL || eq == words[i])) {
             rc = sl_error_set(err, SL_REJECT, "config_wrong_value",

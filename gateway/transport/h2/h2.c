@@ -547,7 +547,8 @@ static void grpc_frame(stream_t *st) {
         if (st->in_len - off < 5 + len) {
             break;
         }
-        if (st->kind == K_STREAM) {
+        if (st->kind == K_STREAM ||
+            (st->kind == K_UNARY && st->input_done && off + 5 + len == st->in_len)) {
             grpc_message(st, p[0], p + 5, len);
         } else if (st->kind == K_REFLECT) {
             sl_buf_t msg;
@@ -557,8 +558,6 @@ static void grpc_frame(stream_t *st) {
             out_grpc_message(st, &msg);
             sl_buf_free(&msg);
             resume(st);
-        } else if (st->kind == K_UNARY && st->input_done && off + 5 + len == st->in_len) {
-            grpc_message(st, p[0], p + 5, len);
         } else if (st->kind == K_HEALTH && st->input_done) {
             health(st);
         } else if (st->input_done) {

@@ -124,8 +124,9 @@ void sl_reflection_answer(const uint8_t *req, size_t len, sl_buf_t *out) {
     if (which == 3 || which == 4) { /* file_by_filename, file_containing_symbol */
         file_t f;
         for (size_t i = 0; file_at(i, &f); i++) {
-            bool match = which == 3 ? f.name_len == arg_len && memcmp(f.name, arg, arg_len) == 0
-                                    : defines(&f, arg, arg_len);
+            bool match = which == 3 ? f.name != NULL && arg != NULL && f.name_len == arg_len &&
+                                          memcmp(f.name, arg, arg_len) == 0
+                                    : arg != NULL && defines(&f, arg, arg_len);
             if (match) {
                 all_files(out);
                 return;

@@ -24,6 +24,8 @@ typedef struct {
     int64_t valid_until; /* last second (epoch) at which this verification still holds: exp (+
                             leeway), or the max token age */
     const char *scope;   /* the token's scopes, space-separated, "" when none */
+    const char *origins; /* cors.origins_claim: browser origins the token may send from,
+                            space-separated, "" when none */
 } sl_principal_t;
 
 /* Verify token (len bytes, not NUL-terminated) against cfg's key and claims rules at time

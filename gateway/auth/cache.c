@@ -24,8 +24,8 @@ typedef struct {
 
 typedef struct {
     int64_t expires_at;
-    uint16_t tenant_len, subject_len, scope_len;
-    char bytes[SL_TOKEN_CACHE_MAX_STRINGS]; /* tenant, subject, scope back to back, no NULs */
+    uint16_t tenant_len, subject_len, scope_len, origins_len;
+    char bytes[SL_TOKEN_CACHE_MAX_STRINGS]; /* tenant, subject, scope, origins back to back */
 } slot_data_t;
 
 /* One mutex and the state it guards, on its own cache lines so stripes do not false-share. */
@@ -152,8 +152,9 @@ bool sl_token_cache_get(sl_token_cache_t *c, const char *token, size_t len, uint
             found.tenant_len = d->tenant_len;
             found.subject_len = d->subject_len;
             found.scope_len = d->scope_len;
+            found.origins_len = d->origins_len;
             memcpy(found.bytes, d->bytes,
-                   (size_t)d->tenant_len + d->subject_len + (size_t)d->scope_len);
+                   (size_t)d->tenant_len + d->subject_len + (size_t)d->scope_len + d->origins_len);
             valid_until = m->valid_until;
             m->stamp = ++s->tick;
             hit = true;
@@ -178,6 +179,8 @@ bool sl_token_cache_get(sl_token_cache_t *c, const char *token, size_t len, uint
         out->subject = sl_arena_strndup(arena, p, found.subject_len);
         p += found.subject_len;
         out->scope = sl_arena_strndup(arena, p, found.scope_len);
+        p += found.scope_len;
+        out->origins = sl_arena_strndup(arena, p, found.origins_len);
         out->expires_at = found.expires_at;
         out->valid_until = valid_until;
     }
@@ -200,11 +203,13 @@ void sl_token_cache_put(sl_token_cache_t *c, const char *token, size_t len, uint
     const char *tenant = p->tenant != NULL ? p->tenant : "";
     const char *subject = p->subject != NULL ? p->subject : "";
     const char *scope = p->scope != NULL ? p->scope : "";
+    const char *origins = p->origins != NULL ? p->origins : "";
     /* strnlen: an oversized string is refused without reading all of it. */
     size_t tl = strnlen(tenant, SL_TOKEN_CACHE_MAX_STRINGS + 1);
     size_t sl = strnlen(subject, SL_TOKEN_CACHE_MAX_STRINGS + 1);
     size_t scl = strnlen(scope, SL_TOKEN_CACHE_MAX_STRINGS + 1);
-    if (tl + sl + scl > SL_TOKEN_CACHE_MAX_STRINGS) {
+    size_t ol = strnlen(origins, SL_TOKEN_CACHE_MAX_STRINGS + 1);
+    if (tl + sl + scl + ol > SL_TOKEN_CACHE_MAX_STRINGS) {
         return;
     }
     int64_t now_s = atomic_load_explicit(&c->latest_now, memory_order_relaxed);
@@ -243,9 +248,11 @@ void sl_token_cache_put(sl_token_cache_t *c, const char *token, size_t len, uint
     d->tenant_len = (uint16_t)tl;
     d->subject_len = (uint16_t)sl;
     d->scope_len = (uint16_t)scl;
+    d->origins_len = (uint16_t)ol;
     memcpy(d->bytes, tenant, tl);
     memcpy(d->bytes + tl, subject, sl);
     memcpy(d->bytes + tl + sl, scope, scl);
+    memcpy(d->bytes + tl + sl + scl, origins, ol);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -137,14 +137,16 @@ static bool in_list(const char *list, const char *item) {
     return false;
 }
 
-/* The scope claim as one space-separated string in arena: a string as is, an array joined. */
-static const char *scope_of(json_t *claims, const sl_config_t *cfg, sl_arena_t *arena) {
-    json_t *sc = json_object_get(claims, cfg->auth.scope_claim);
+/* A list claim (scopes, origins) as one space-separated string in arena: a string as is, an
+ * array of strings joined; absent: dflt; another type: "". */
+static const char *words_claim(json_t *claims, const char *name, const char *dflt,
+                               sl_arena_t *arena) {
+    json_t *sc = name[0] != '\0' ? json_object_get(claims, name) : NULL;
     if (json_is_string(sc)) {
         return json_string_value(sc);
     }
     if (sc == NULL) {
-        return cfg->auth.default_scope; /* no claim: the configured default */
+        return dflt;
     }
     if (!json_is_array(sc)) {
         return ""; /* a claim of another type grants nothing */
@@ -309,7 +311,9 @@ sl_status_t sl_auth_verify(const sl_config_t *cfg, const char *token, size_t len
     out->subject = sub != NULL ? sub : "";
     out->expires_at = exp;
     out->valid_until = valid_until;
-    out->scope = scope_of(claims, cfg, arena);
+    /* No scope claim: auth.default_scope. */
+    out->scope = words_claim(claims, cfg->auth.scope_claim, cfg->auth.default_scope, arena);
+    out->origins = words_claim(claims, cfg->cors.origins_claim, "", arena);
     return SL_OK;
 }
 

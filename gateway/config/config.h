@@ -77,7 +77,8 @@ typedef struct sl_config {
         int64_t max_compression_ratio;
     } limits;
     struct {
-        char *origins; /* "tenant=origin,origin tenant2=origin" */
+        char *origins;       /* "tenant=origin,origin tenant2=origin" */
+        char *origins_claim; /* token claim listing more origins; "" : not read */
     } cors;
     struct {
         int64_t max_skew_ms;  /* 0: occurred_at is never corrected */

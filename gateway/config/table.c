@@ -173,6 +173,12 @@ static const sl_cfg_key_t keys[] = {
      "is produced; requests without Origin (servers, apps) are not checked. Allowed origins get "
      "Access-Control-Allow-Origin, and OPTIONS preflights from any listed origin are answered. "
      "Credentials (cookies) are never used: the token authenticates."},
+    {"cors.origins_claim", SL_CFG_STRING, OFF(cors.origins_claim), "allowed_origins", NOLIM, NULL,
+     0,
+     "Token claim (an array of origins, or a space-separated string) naming more origins the "
+     "token may send from, beside its tenant's cors.origins: for issuers that mint a token per "
+     "site. Preflights, which carry no token, are answered for cors.origins only. Empty: the "
+     "claim is not read."},
     {"clock.max_skew", SL_CFG_DURATION, OFF(clock.max_skew_ms), "24h", 0, (int64_t)30 * 86400000,
      NULL, 0,
      "Clock skew corrected: when a batch's sent_at differs from its receive time by more than "

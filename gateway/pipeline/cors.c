@@ -30,13 +30,27 @@ bool sl_cors_listed(const sl_config_t *cfg, const char *tenant, const char *orig
     return false;
 }
 
+/* Whether origin is one of the words of the token's origins claim. */
+static bool in_claim(const char *origins, const char *origin) {
+    size_t ol = strlen(origin), w;
+    const char *s = origins != NULL ? origins : "";
+    for (const char *word; (word = sl_word_next(&s, &w)) != NULL;) {
+        if (w == ol && memcmp(word, origin, ol) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 sl_status_t sl_stage_cors(sl_request_t *req) {
     if (req->origin == NULL) {
         return SL_OK; /* not a browser: nothing to check */
     }
-    if (!sl_cors_listed(req->cfg, req->principal.tenant, req->origin)) {
+    if (!sl_cors_listed(req->cfg, req->principal.tenant, req->origin) &&
+        !in_claim(req->principal.origins, req->origin)) {
         return sl_request_fail(req, SL_FAULT_FORBIDDEN, "origin_not_allowed",
-                               "origin %.200s may not send events for tenant \"%s\" (cors.origins)",
+                               "origin %.200s may not send events for tenant \"%s\" (cors.origins, "
+                               "or the token's cors.origins_claim)",
                                req->origin,
                                req->principal.tenant != NULL ? req->principal.tenant : "");
     }

@@ -352,6 +352,22 @@ class BeaconTest(it.SluiceTestCase):
         self.assertEqual(r.error_code(), "origin_not_allowed", r)
         self.assert_nothing_landed(p)
 
+    def test_origins_of_the_token_claim(self):
+        """cors.origins_claim (allowed_origins): a token may name origins beyond its tenant's
+        list; only that token may send from them."""
+        p = it.unique("beacon-claim")
+        now = int(time.time())
+        claimed = it.make_jwt({"tenant": "t1", "iat": now, "exp": now + 600,
+                               "allowed_origins": [EVIL, "https://x.example"]})
+        r = self.beacon(self.beacon_body(f"{p}-a", token=claimed), origin=EVIL)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.header("access-control-allow-origin"), EVIL)
+        self.wait_landed(f"{p}-a", 3)
+        r = self.beacon(self.beacon_body(f"{p}-b"), origin=EVIL)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.error_code(), "origin_not_allowed", r)
+        self.assertEqual(it.messages_by_event_id(prefix=f"{p}-b"), {})
+
     def test_events_endpoint_with_origin(self):
         p = it.unique("ev-origin")
         r = self.post(it.batch([it.event(f"{p}-0", user_id="u")]),

@@ -506,3 +506,22 @@ Test(auth, oversized_garbage_refused_unread) {
     big[sizeof(big) - 1] = '\0';
     expect_reject(big, "token_too_large");
 }
+
+Test(auth, origins_claim_array_or_string) {
+    sl_principal_t p;
+    sl_error_t err;
+    char *tok = claims_token(
+        VALID_CLAIMS ",\"allowed_origins\":[\"https://a.example\",7,\"https://b.example\"]");
+    cr_assert(eq(int, verify_at(tok, NOW, &p, &err), SL_OK), "%s", err.message);
+    cr_assert(eq(str, (char *)p.origins, "https://a.example https://b.example"),
+              "strings of the array joined, others skipped");
+    free(tok);
+    tok = claims_token(VALID_CLAIMS ",\"allowed_origins\":\"https://c.example\"");
+    cr_assert(eq(int, verify_at(tok, NOW, &p, &err), SL_OK), "%s", err.message);
+    cr_assert(eq(str, (char *)p.origins, "https://c.example"));
+    free(tok);
+    tok = claims_token(VALID_CLAIMS);
+    cr_assert(eq(int, verify_at(tok, NOW, &p, &err), SL_OK), "%s", err.message);
+    cr_assert(eq(str, (char *)p.origins, ""), "no claim: no origins");
+    free(tok);
+}

@@ -61,6 +61,7 @@ Test(cache, hit_returns_what_was_put) {
     sl_token_cache_t *c = sl_token_cache_new(64);
     sl_principal_t p = principal("acme", "user-1", "events:write events:read", NOW + 600);
     p.expires_at = NOW + 570;
+    p.origins = "https://a.example https://b.example";
     sl_principal_t out;
     cr_assert(not(get_at(c, "tok-a", 1, NOW, &out)));
     put(c, "tok-a", 1, &p);
@@ -68,6 +69,7 @@ Test(cache, hit_returns_what_was_put) {
     cr_assert(eq(str, (char *)out.tenant, "acme"));
     cr_assert(eq(str, (char *)out.subject, "user-1"));
     cr_assert(eq(str, (char *)out.scope, "events:write events:read"));
+    cr_assert(eq(str, (char *)out.origins, "https://a.example https://b.example"));
     cr_assert(eq(i64, out.expires_at, NOW + 570));
     cr_assert(eq(i64, out.valid_until, NOW + 600));
     uint64_t e, h, m;

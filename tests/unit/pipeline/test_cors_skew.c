@@ -192,6 +192,28 @@ Test(cors, stage_ignores_requests_without_origin) {
     sl_request_free(req);
 }
 
+Test(cors, stage_allows_the_origins_of_the_token_claim) {
+    cfg = t_publish(T_SETS("cors.origins=t1=" A));
+    /* The token (cors.origins_claim) names C: allowed beside the tenant's list, for it alone. */
+    sl_request_t *req = browser_request("t1", C);
+    req->principal.origins = B " " C;
+    cr_assert(eq(int, sl_stage_cors(req), SL_OK), "%s", req->fault_err.message);
+    cr_assert(eq(str, (char *)req->allowed_origin, C));
+    sl_request_free(req);
+    req = browser_request("t1", A);
+    req->principal.origins = B " " C;
+    cr_assert(eq(int, sl_stage_cors(req), SL_OK), "the tenant's own list still holds");
+    sl_request_free(req);
+    req = browser_request("t1", C ".evil");
+    req->principal.origins = B " " C;
+    cr_assert(sl_stage_cors(req) != SL_OK, "whole origins only");
+    sl_request_free(req);
+    req = browser_request("t1", C);
+    req->principal.origins = "";
+    cr_assert(sl_stage_cors(req) != SL_OK, "another token without the claim is refused");
+    sl_request_free(req);
+}
+
 /* ------------------------------------------------------------------ clock skew ---- */
 
 /* Receive time of every skew request: 2026-11-27T12:00:00Z. */

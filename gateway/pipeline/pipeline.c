@@ -87,40 +87,39 @@ sl_contracts_t *sl_pipeline_contracts(sl_pipeline_t *pl) {
     return c;
 }
 
-void sl_pipeline_set_policy(sl_pipeline_t *pl, sl_policy_t *policy) {
+/* The active policy and the shadow candidate: one swap and one read for both slots. */
+static void set_policy_slot(sl_pipeline_t *pl, sl_policy_t **slot, sl_policy_t *policy) {
     if (policy != NULL) {
         sl_policy_ref(policy);
     }
     pthread_mutex_lock(&pl->lock);
-    sl_policy_t *old = pl->policy;
-    pl->policy = policy;
+    sl_policy_t *old = *slot;
+    *slot = policy;
     pthread_mutex_unlock(&pl->lock);
     sl_policy_unref(old);
+}
+
+static sl_policy_t *get_policy_slot(sl_pipeline_t *pl, sl_policy_t *const *slot) {
+    pthread_mutex_lock(&pl->lock);
+    sl_policy_t *p = *slot != NULL ? sl_policy_ref(*slot) : NULL;
+    pthread_mutex_unlock(&pl->lock);
+    return p;
+}
+
+void sl_pipeline_set_policy(sl_pipeline_t *pl, sl_policy_t *policy) {
+    set_policy_slot(pl, &pl->policy, policy);
 }
 
 sl_policy_t *sl_pipeline_policy(sl_pipeline_t *pl) {
-    pthread_mutex_lock(&pl->lock);
-    sl_policy_t *p = pl->policy != NULL ? sl_policy_ref(pl->policy) : NULL;
-    pthread_mutex_unlock(&pl->lock);
-    return p;
+    return get_policy_slot(pl, &pl->policy);
 }
 
 void sl_pipeline_set_shadow(sl_pipeline_t *pl, sl_policy_t *policy) {
-    if (policy != NULL) {
-        sl_policy_ref(policy);
-    }
-    pthread_mutex_lock(&pl->lock);
-    sl_policy_t *old = pl->shadow;
-    pl->shadow = policy;
-    pthread_mutex_unlock(&pl->lock);
-    sl_policy_unref(old);
+    set_policy_slot(pl, &pl->shadow, policy);
 }
 
 sl_policy_t *sl_pipeline_shadow(sl_pipeline_t *pl) {
-    pthread_mutex_lock(&pl->lock);
-    sl_policy_t *p = pl->shadow != NULL ? sl_policy_ref(pl->shadow) : NULL;
-    pthread_mutex_unlock(&pl->lock);
-    return p;
+    return get_policy_slot(pl, &pl->shadow);
 }
 
 void sl_pipeline_set_suppression(sl_pipeline_t *pl, sl_suppression_t *s) {

@@ -240,6 +240,36 @@ def kafka_running():
     return p.returncode == 0
 
 
+def broker_pid(must=True):
+    """The pid of the fixture broker's JVM (kafka.sh status), for SIGSTOP/SIGCONT/SIGKILL; None
+    when it is not running (or an AssertionError when must)."""
+    q = subprocess.run(["bash", env("KAFKA_SH"), "status", env("KAFKA_DIR")],
+                       capture_output=True, text=True, timeout=60)
+    for word in q.stdout.split():
+        if q.returncode == 0 and word.startswith("pid="):
+            return int(word[4:])
+    if must:
+        raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
+    return None
+
+
+def duplicate_evidence(ids, by_id, history):
+    """Lines showing, for up to 8 event ids, their copies in Kafka (partition, offset,
+    received_at) and the answers each attempt got: history is {id: [(sent at, answer)]}."""
+    import datetime
+    lines = []
+    for i in ids[:8]:
+        copies = [(m["partition"], m["offset"], m["headers"].get("received_at"))
+                  for m in by_id.get(i, [])]
+        hist = [(datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+                 .strftime("%H:%M:%S.%f")[:-3], a) for t, a in history.get(i, [])]
+        lines.append(f"  {i}: in kafka (partition, offset, received_at) {copies}; "
+                     f"answers (sent at, answer) {hist}")
+    if len(ids) > 8:
+        lines.append(f"  ... and {len(ids) - 8} more")
+    return "\n".join(lines)
+
+
 def read_topic(topic=RAW_TOPIC, timeout=60):
     """Every message of the topic, as kcat -J dicts with 'headers' turned into a dict and
     'value' the payload string."""

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 import unittest
@@ -110,20 +109,9 @@ class BackpressureTest(unittest.TestCase):
         cls.kafka_dir = it.env("KAFKA_DIR")
 
     def tearDown(self):
-        pid = self.broker_pid(must=False)
+        pid = it.broker_pid(must=False)
         if pid is not None:
             os.kill(pid, signal.SIGCONT)
-
-    def broker_pid(self, must=True):
-        """The pid of the fixture broker's JVM (kafka.sh status)."""
-        q = subprocess.run(["bash", it.env("KAFKA_SH"), "status", self.kafka_dir],
-                           capture_output=True, text=True, timeout=60)
-        for word in q.stdout.split():
-            if q.returncode == 0 and word.startswith("pid="):
-                return int(word[4:])
-        if must:
-            raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
-        return None
 
     def assert_overloaded(self, r, what):
         self.assertEqual(r.status, 503, f"{what}: {r!r}")
@@ -151,7 +139,7 @@ class BackpressureTest(unittest.TestCase):
         time.sleep(1.0)
         baseline = rss.peak()
 
-        pid = self.broker_pid()
+        pid = it.broker_pid()
         os.kill(pid, signal.SIGSTOP)
         t_stop = time.monotonic()
         try:

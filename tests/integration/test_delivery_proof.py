@@ -45,7 +45,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 import unittest
@@ -252,24 +251,13 @@ class DeliveryProofTest(unittest.TestCase):
 
     def tearDown(self):
         # Leave the broker running and not stopped for the tests that follow.
-        pid = self.broker_pid(must=False)
+        pid = it.broker_pid(must=False)
         if pid is not None:
             os.kill(pid, signal.SIGCONT)
         elif not it.kafka_running():
             it.kafka_sh("resume", self.kafka_dir)
 
     # --------------------------------------------------------------- helpers ----
-
-    def broker_pid(self, must=True):
-        """The pid of the fixture broker's JVM (kafka.sh status), None if it is not running."""
-        q = subprocess.run(["bash", it.env("KAFKA_SH"), "status", self.kafka_dir],
-                           capture_output=True, text=True, timeout=60)
-        for word in q.stdout.split():
-            if q.returncode == 0 and word.startswith("pid="):
-                return int(word[4:])
-        if must:
-            raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
-        return None
 
     def start_sluice(self, sets):
         s = it.Sluice(["kafka.health_interval=200ms", f"http.retry_after={RETRY_AFTER}",
@@ -327,17 +315,7 @@ class DeliveryProofTest(unittest.TestCase):
         print(f"delivery_proof {name}: answers {dict(sorted(led.answers.items()))}", flush=True)
 
         def evidence(ids):
-            lines = []
-            for i in ids[:8]:
-                copies = [(m["partition"], m["offset"], m["headers"].get("received_at"))
-                          for m in by_id.get(i, [])]
-                hist = [(datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-                         .strftime("%H:%M:%S.%f")[:-3], a) for t, a in led.history.get(i, [])]
-                lines.append(f"  {i}: in kafka (partition, offset, received_at) {copies}; "
-                             f"answers (sent at, answer) {hist}")
-            if len(ids) > 8:
-                lines.append(f"  ... and {len(ids) - 8} more")
-            return "\n".join(lines)
+            return it.duplicate_evidence(ids, by_id, led.history)
 
         if dups:
             print(f"delivery_proof {name}: duplicated events:\n{evidence(dups)}", flush=True)
@@ -405,7 +383,7 @@ class DeliveryProofTest(unittest.TestCase):
         delivery_timeout = 5.0
         s = self.start_sluice([f"kafka.delivery_timeout={int(delivery_timeout)}s"])
         load = Load(it.unique("proof-stall"), lambda: s.public, self.token).start()
-        pid = self.broker_pid()
+        pid = it.broker_pid()
         time.sleep(2.0)
         t_stop = time.monotonic()
         os.kill(pid, signal.SIGSTOP)

@@ -25,7 +25,6 @@ off (dedupe.window=0)."""
 import json
 import os
 import signal
-import subprocess
 import queue
 import tempfile
 import time
@@ -418,21 +417,13 @@ class GrpcStallTest(GrpcBase):
     # before produce); the delivery timeout is long so the events are delivered after SIGCONT.
     SETS = ("kafka.health_interval=60s", "kafka.delivery_timeout=60s")
 
-    def broker_pid(self):
-        q = subprocess.run(["bash", it.env("KAFKA_SH"), "status", it.env("KAFKA_DIR")],
-                           capture_output=True, text=True, timeout=60)
-        for word in q.stdout.split():
-            if q.returncode == 0 and word.startswith("pid="):
-                return int(word[4:])
-        raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
-
     def test_deadline_while_broker_stalled(self):
         p = it.unique("gst")
         ids = [f"{p}-{i}" for i in range(4)]
         batch = pb_batch([pb_event(i) for i in ids])
         resp, _ = self.call(pb_batch([pb_event(f"{p}-warm")]))  # the producer is connected
         self.assertEqual(resp.accepted, 1)
-        pid = self.broker_pid()
+        pid = it.broker_pid()
         os.kill(pid, signal.SIGSTOP)
         try:
             t0 = time.monotonic()

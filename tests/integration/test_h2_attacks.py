@@ -26,7 +26,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -441,18 +440,10 @@ class H2PendingCapTest(AttackBase):
     SETS = (f"http2.max_pending_requests={CAP}", "kafka.health_interval=60s",
             "kafka.delivery_timeout=60s")
 
-    def broker_pid(self):
-        q = subprocess.run(["bash", it.env("KAFKA_SH"), "status", it.env("KAFKA_DIR")],
-                           capture_output=True, text=True, timeout=60)
-        for word in q.stdout.split():
-            if q.returncode == 0 and word.startswith("pid="):
-                return int(word[4:])
-        raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
-
     def test_pending_cap(self):
         p = it.unique("cap")
         self.assertEqual(self.post(it.batch([it.event(f"{p}-warm")])).status, 200)
-        pid = self.broker_pid()
+        pid = it.broker_pid()
         hdrs = [("content-type", "application/json"), ("authorization", f"Bearer {self.token}")]
         before = self.rss()
         os.kill(pid, signal.SIGSTOP)

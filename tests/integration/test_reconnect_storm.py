@@ -52,7 +52,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 import unittest
@@ -330,14 +329,7 @@ class Broker:
 
     def __init__(self):
         self.kafka_dir = it.env("KAFKA_DIR")
-        q = subprocess.run(["bash", it.env("KAFKA_SH"), "status", self.kafka_dir],
-                           capture_output=True, text=True, timeout=60)
-        self.pid = None
-        for word in q.stdout.split():
-            if q.returncode == 0 and word.startswith("pid="):
-                self.pid = int(word[4:])
-        if self.pid is None:
-            raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
+        self.pid = it.broker_pid()
         self.stopped = 0.0          # seconds the broker spent stopped
 
     def stop(self):
@@ -503,17 +495,7 @@ class ReconnectStormTest(unittest.TestCase):
         print(f"reconnect_storm: answers {dict(sorted(led.answers.items()))}", flush=True)
 
         def evidence(ids):
-            lines = []
-            for i in ids[:8]:
-                copies = [(m["partition"], m["offset"], m["headers"].get("received_at"))
-                          for m in by_id.get(i, [])]
-                hist = [(datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-                         .strftime("%H:%M:%S.%f")[:-3], a) for t, a in led.history.get(i, [])]
-                lines.append(f"  {i}: in kafka (partition, offset, received_at) {copies}; "
-                             f"answers (sent at, answer) {hist}")
-            if len(ids) > 8:
-                lines.append(f"  ... and {len(ids) - 8} more")
-            return "\n".join(lines)
+            return it.duplicate_evidence(ids, by_id, led.history)
 
         self.assertEqual(led.unexpected[:20], [], "answers outside the contract")
         self.assertEqual(len(led.sent), DEVICES * EVENTS * WAVES)

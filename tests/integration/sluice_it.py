@@ -253,6 +253,34 @@ def broker_pid(must=True):
     return None
 
 
+def possibly_persisted_duplicates(dups, by_id, history):
+    """Of the event ids in dups (several copies in Kafka), those whose extra copies were all
+    received by an attempt answered kafka_possibly_persisted (matched by the received_at header,
+    within 5 s after the attempt): the at-least-once window a timed-out delivery leaves. history
+    is {id: [(sent at, answer)]}."""
+    import datetime
+
+    def from_such_attempt(i, m):
+        try:
+            rec = datetime.datetime.strptime(m["headers"]["received_at"],
+                                             "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+        except (KeyError, ValueError):
+            return False
+        return any("kafka_possibly_persisted" in a and t - 0.05 <= rec <= t + 5.0
+                   for t, a in history.get(i, []))
+
+    return sorted(i for i in dups if sum(not from_such_attempt(i, m) for m in by_id[i]) <= 1)
+
+
+def release_broker():
+    """SIGCONT the fixture broker in case a test left it stopped; its pid, or None."""
+    pid = broker_pid(must=False)
+    if pid is not None:
+        os.kill(pid, signal.SIGCONT)
+    return pid
+
+
 def duplicate_evidence(ids, by_id, history):
     """Lines showing, for up to 8 event ids, their copies in Kafka (partition, offset,
     received_at) and the answers each attempt got: history is {id: [(sent at, answer)]}."""

@@ -109,9 +109,7 @@ class BackpressureTest(unittest.TestCase):
         cls.kafka_dir = it.env("KAFKA_DIR")
 
     def tearDown(self):
-        pid = it.broker_pid(must=False)
-        if pid is not None:
-            os.kill(pid, signal.SIGCONT)
+        it.release_broker()
 
     def assert_overloaded(self, r, what):
         self.assertEqual(r.status, 503, f"{what}: {r!r}")

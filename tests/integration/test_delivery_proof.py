@@ -39,7 +39,6 @@ only acknowledged ids are recorded). Such a second copy is recognised by its rec
 which is that of an attempt answered kafka_timeout. Any other duplicate fails the test, and
 SLUICE_PROOF_STRICT=1 makes these fail too."""
 
-import datetime
 import http.client
 import json
 import os
@@ -251,10 +250,7 @@ class DeliveryProofTest(unittest.TestCase):
 
     def tearDown(self):
         # Leave the broker running and not stopped for the tests that follow.
-        pid = it.broker_pid(must=False)
-        if pid is not None:
-            os.kill(pid, signal.SIGCONT)
-        elif not it.kafka_running():
+        if it.release_broker() is None and not it.kafka_running():
             it.kafka_sh("resume", self.kafka_dir)
 
     # --------------------------------------------------------------- helpers ----
@@ -294,19 +290,7 @@ class DeliveryProofTest(unittest.TestCase):
         twice_accepted = sorted(i for i, c in led.accepted.items() if c > 1)
         unacked = sorted(led.sent - acked)
 
-        def timed_out_copy(i, m):
-            """Whether copy m of i was received by an attempt answered kafka_possibly_persisted."""
-            try:
-                rec = datetime.datetime.strptime(m["headers"]["received_at"],
-                                                 "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                    tzinfo=datetime.timezone.utc).timestamp()
-            except (KeyError, ValueError):
-                return False
-            return any("kafka_possibly_persisted" in a and t - 0.05 <= rec <= t + 5.0
-                       for t, a in led.history.get(i, []))
-
-        explained = sorted(i for i in dups
-                           if sum(not timed_out_copy(i, m) for m in by_id[i]) <= 1)
+        explained = it.possibly_persisted_duplicates(dups, by_id, led.history)
         print(f"\ndelivery_proof {name}: sent={len(led.sent)} acknowledged={len(acked)} "
               f"found={len(found)} duplicated={len(dups)} retries={led.retries} "
               f"requests={led.requests} possibly_persisted_dups={len(explained)} "

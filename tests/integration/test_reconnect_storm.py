@@ -45,7 +45,6 @@ One line for the team's notes:
   reconnect_storm: peak_rss=N MiB baseline=N MiB bound=N MiB ...
 """
 
-import datetime
 import gzip
 import http.client
 import json
@@ -457,19 +456,7 @@ class ReconnectStormTest(unittest.TestCase):
         dups = sorted(i for i, msgs in by_id.items() if len(msgs) > 1)
         twice_accepted = sorted(i for i, c in led.accepted.items() if c > 1)
 
-        def possibly_persisted_copy(i, m):
-            """Whether copy m of i was received by an attempt answered kafka_possibly_persisted."""
-            try:
-                rec = datetime.datetime.strptime(m["headers"]["received_at"],
-                                                 "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                    tzinfo=datetime.timezone.utc).timestamp()
-            except (KeyError, ValueError):
-                return False
-            return any("kafka_possibly_persisted" in a and t - 0.05 <= rec <= t + 5.0
-                       for t, a in led.history.get(i, []))
-
-        explained = sorted(i for i in dups
-                           if sum(not possibly_persisted_copy(i, m) for m in by_id[i]) <= 1)
+        explained = it.possibly_persisted_duplicates(dups, by_id, led.history)
         extra_copies = sum(len(by_id[i]) - 1 for i in dups)
         n503 = led.status.get(503, 0)
         dedupe_kb = len(acked) * DEDUPE_ENTRY // 1024

@@ -16,6 +16,8 @@ if [[ "${1:-}" == "--test" ]]; then
          python3-cryptography nghttp2-client clang-format clang-tidy)
   # HTTP/2 attack tests (raw frames) and the h2load benchmark's ceiling (nghttpd).
   pkgs+=(python3-h2 nghttp2-server)
+  # test_tls.py makes its certificates with the openssl command line.
+  pkgs+=(openssl)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 fi

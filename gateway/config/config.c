@@ -470,6 +470,14 @@ static sl_status_t validate(sl_config_t *cfg, sl_error_t *err) {
                             (long long)cfg->kafka.delivery_timeout_ms,
                             (long long)cfg->kafka.linger_ms);
     }
+    if (cfg->kafka.message_timeout_ms < cfg->kafka.delivery_timeout_ms) {
+        return sl_error_set(err, SL_REJECT, "config_conflict",
+                            "kafka.message_timeout (%lldms) must be at least "
+                            "kafka.delivery_timeout (%lldms): librdkafka keeps delivering an "
+                            "event after its request was answered, not before",
+                            (long long)cfg->kafka.message_timeout_ms,
+                            (long long)cfg->kafka.delivery_timeout_ms);
+    }
     if (cfg->auth.tenant_claim[0] == '\0') {
         return sl_error_set(err, SL_REJECT, "config_missing", "auth.tenant_claim: empty");
     }

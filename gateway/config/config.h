@@ -35,7 +35,8 @@ typedef struct sl_config {
         int64_t embedded_partitions;
         char *client_id;
         int64_t linger_ms;
-        int64_t delivery_timeout_ms;
+        int64_t delivery_timeout_ms; /* the answer deadline */
+        int64_t message_timeout_ms;  /* librdkafka's message.timeout.ms */
         int64_t queue_max_messages;
         int64_t queue_max_bytes;
         char *compression;

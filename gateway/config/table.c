@@ -40,8 +40,17 @@ static const sl_cfg_key_t keys[] = {
      "How long the producer waits to fill a batch (linger.ms). Adds at most this to latency."},
     {"kafka.delivery_timeout", SL_CFG_DURATION, OFF(kafka.delivery_timeout_ms), "30s", 1000, 900000,
      NULL, SL_CFG_RESTART,
-     "Time an event may wait for its acknowledgement (message.timeout.ms); after it the event is "
-     "answered retryable. A request waits at most about this long."},
+     "Time a request waits for its events' acknowledgements. Events still in flight then are "
+     "answered retryable (delivery_pending) and librdkafka keeps delivering them "
+     "(kafka.message_timeout); a retry of one meanwhile is answered in_flight, not produced "
+     "again, and duplicate once Kafka has it."},
+    {"kafka.message_timeout", SL_CFG_DURATION, OFF(kafka.message_timeout_ms), "5m", 1000,
+     (int64_t)3600000, NULL, SL_CFG_RESTART,
+     "How long librdkafka keeps trying to deliver an event (message.timeout.ms); at least "
+     "kafka.delivery_timeout. Longer rides out a longer broker outage without a second copy: "
+     "an event given up while its produce request was on the wire may still be written by the "
+     "broker, and its retry then makes a second copy. Events waiting count against "
+     "kafka.queue_max_messages and kafka.queue_max_bytes."},
     {"kafka.queue_max_messages", SL_CFG_INT, OFF(kafka.queue_max_messages), "100000", 1, 10000000,
      NULL, SL_CFG_RESTART,
      "Producer queue capacity in messages; when full, new batches get 503 with Retry-After."},

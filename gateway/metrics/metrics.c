@@ -65,7 +65,7 @@ void sl_metrics_dedupe(uint64_t entries, uint64_t evictions) {
     atomic_store_explicit(&dedupe_evictions, evictions, memory_order_relaxed);
 }
 
-static atomic_uint_fast64_t keys_spread, keys_random, dead_letters[2];
+static atomic_uint_fast64_t keys_spread, keys_random, dead_letters[2], late_deliveries[2];
 static atomic_int_fast64_t inflight_bytes;
 static pthread_mutex_t hot_lock = PTHREAD_MUTEX_INITIALIZER;
 static char hot_keys[SL_METRICS_HOT_KEYS][128];
@@ -113,6 +113,14 @@ void sl_metrics_dead_letter(bool delivered) {
 
 uint64_t sl_metrics_dead_letter_value(bool delivered) {
     return atomic_load(&dead_letters[delivered ? 1 : 0]);
+}
+
+void sl_metrics_late_delivery(bool delivered) {
+    atomic_fetch_add_explicit(&late_deliveries[delivered ? 1 : 0], 1, memory_order_relaxed);
+}
+
+uint64_t sl_metrics_late_delivery_value(bool delivered) {
+    return atomic_load(&late_deliveries[delivered ? 1 : 0]);
 }
 
 void sl_metrics_inflight_bytes(int64_t bytes) {
@@ -190,12 +198,19 @@ static void render_keys(sl_buf_t *out) {
                   "# TYPE sluice_dead_letter_events_total counter\n"
                   "sluice_dead_letter_events_total{result=\"delivered\"} %llu\n"
                   "sluice_dead_letter_events_total{result=\"failed\"} %llu\n"
+                  "# HELP sluice_late_deliveries_total Delivery reports of events answered "
+                  "retryable delivery_pending at kafka.delivery_timeout, by result.\n"
+                  "# TYPE sluice_late_deliveries_total counter\n"
+                  "sluice_late_deliveries_total{result=\"delivered\"} %llu\n"
+                  "sluice_late_deliveries_total{result=\"failed\"} %llu\n"
                   "# HELP sluice_inflight_bytes Bytes held by requests in flight "
                   "(limits.inflight_bytes).\n"
                   "# TYPE sluice_inflight_bytes gauge\n"
                   "sluice_inflight_bytes %lld\n",
                   (unsigned long long)atomic_load(&dead_letters[1]),
                   (unsigned long long)atomic_load(&dead_letters[0]),
+                  (unsigned long long)atomic_load(&late_deliveries[1]),
+                  (unsigned long long)atomic_load(&late_deliveries[0]),
                   (long long)atomic_load(&inflight_bytes));
 }
 

@@ -49,6 +49,11 @@ void sl_metrics_signal_age(int64_t age_ms);
 void sl_metrics_dead_letter(bool delivered);
 uint64_t sl_metrics_dead_letter_value(bool delivered);
 
+/* Delivery reports of events whose request was answered at kafka.delivery_timeout before them
+ * (still in flight then), by result. */
+void sl_metrics_late_delivery(bool delivered);
+uint64_t sl_metrics_late_delivery_value(bool delivered);
+
 /* Bytes held by requests in flight (limits.inflight_bytes). */
 void sl_metrics_inflight_bytes(int64_t bytes);
 

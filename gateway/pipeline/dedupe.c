@@ -21,8 +21,12 @@ typedef struct {
     uint64_t h0, h1; /* the 128-bit hash of tenant NUL event_id */
     int64_t at_ms;   /* when it was recorded */
     uint32_t chain;  /* next entry of the same hash slot, plus one; 0: end */
-    uint32_t live;   /* 0: a hole left by a re-recorded id, skipped when it becomes the oldest */
+    uint32_t live;   /* 0: a hole left by a re-recorded or forgotten id, skipped when it becomes
+                        the oldest; else LIVE_ACCEPTED or LIVE_IN_FLIGHT */
 } entry_t;
+
+#define LIVE_ACCEPTED 1u
+#define LIVE_IN_FLIGHT 2u
 
 /* A ring of entries in the order they were recorded: head is the oldest, head + count - 1 (mod
  * cap) the newest, and the next one is written after it. */
@@ -157,37 +161,25 @@ static void expire(sl_dedupe_t *d, stripe_t *s, int64_t now_ms, int64_t window_m
     }
 }
 
-bool sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
-                    int64_t now_ms, int64_t window_ms) {
-    if (window_ms <= 0) {
-        return false;
-    }
-    atomic_store_explicit(&d->window_ms, window_ms, memory_order_relaxed);
-    uint64_t h[2];
-    hash_id(d, tenant, id, id_len, h);
-    stripe_t *s = stripe_of(d, h);
-    pthread_mutex_lock(&s->lock);
-    expire(d, s, now_ms, window_ms);
+/* The state of h's live entry recorded less than window_ms before now_ms (SL_DEDUPE_NEW when
+ * none). Called with the stripe's lock held. */
+static sl_dedupe_state_t state_of(const stripe_t *s, const uint64_t h[2], int64_t now_ms,
+                                  int64_t window_ms) {
     uint32_t i = lookup(s, h);
-    bool seen = i != 0 && now_ms - s->entries[i - 1].at_ms < window_ms;
-    pthread_mutex_unlock(&s->lock);
-    return seen;
+    if (i == 0 || now_ms - s->entries[i - 1].at_ms >= window_ms) {
+        return SL_DEDUPE_NEW;
+    }
+    return s->entries[i - 1].live == LIVE_IN_FLIGHT ? SL_DEDUPE_IN_FLIGHT : SL_DEDUPE_ACCEPTED;
 }
 
-void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
-                      int64_t now_ms) {
-    uint64_t h[2];
-    hash_id(d, tenant, id, id_len, h);
-    int64_t window_ms = atomic_load_explicit(&d->window_ms, memory_order_relaxed);
-    stripe_t *s = stripe_of(d, h);
-    pthread_mutex_lock(&s->lock);
-    if (window_ms > 0) {
-        expire(d, s, now_ms, window_ms);
-    }
+/* Records h at now_ms as live (LIVE_ACCEPTED or LIVE_IN_FLIGHT), the newest entry of s. Called
+ * with the stripe's lock held. */
+static void insert(sl_dedupe_t *d, stripe_t *s, const uint64_t h[2], int64_t now_ms,
+                   uint32_t live) {
     uint32_t old = lookup(s, h);
     if (old != 0) {
-        /* Recorded again (two copies were in flight at once, or its window was over): it
-         * moves to the newest end, leaving a hole where it was. */
+        /* Recorded again (accepted after being in flight, or its window was over): it moves
+         * to the newest end, leaving a hole where it was. */
         unlink_entry(d, s, old);
     }
     if (s->count == s->cap) {
@@ -201,10 +193,71 @@ void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t
         pos -= s->cap;
     }
     uint32_t *slot = &s->slots[h[0] & s->mask];
-    s->entries[pos] = (entry_t){.h0 = h[0], .h1 = h[1], .at_ms = now_ms, .chain = *slot, .live = 1};
+    s->entries[pos] =
+        (entry_t){.h0 = h[0], .h1 = h[1], .at_ms = now_ms, .chain = *slot, .live = live};
     *slot = pos + 1;
     s->count++;
     atomic_fetch_add_explicit(&d->entries, 1, memory_order_relaxed);
+}
+
+/* Locks the stripe of tenant NUL id, forgetting its expired entries in passing (window_ms > 0);
+ * h receives the id's hash. */
+static stripe_t *lock_stripe(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                             int64_t now_ms, int64_t window_ms, uint64_t h[2]) {
+    hash_id(d, tenant, id, id_len, h);
+    stripe_t *s = stripe_of(d, h);
+    pthread_mutex_lock(&s->lock);
+    if (window_ms > 0) {
+        expire(d, s, now_ms, window_ms);
+    }
+    return s;
+}
+
+sl_dedupe_state_t sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                 int64_t now_ms, int64_t window_ms) {
+    if (window_ms <= 0) {
+        return SL_DEDUPE_NEW;
+    }
+    atomic_store_explicit(&d->window_ms, window_ms, memory_order_relaxed);
+    uint64_t h[2];
+    stripe_t *s = lock_stripe(d, tenant, id, id_len, now_ms, window_ms, h);
+    sl_dedupe_state_t st = state_of(s, h, now_ms, window_ms);
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+sl_dedupe_state_t sl_dedupe_claim(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                  int64_t now_ms, int64_t window_ms) {
+    if (window_ms <= 0) {
+        return SL_DEDUPE_NEW;
+    }
+    atomic_store_explicit(&d->window_ms, window_ms, memory_order_relaxed);
+    uint64_t h[2];
+    stripe_t *s = lock_stripe(d, tenant, id, id_len, now_ms, window_ms, h);
+    sl_dedupe_state_t st = state_of(s, h, now_ms, window_ms);
+    if (st == SL_DEDUPE_NEW) {
+        insert(d, s, h, now_ms, LIVE_IN_FLIGHT);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                      int64_t now_ms) {
+    uint64_t h[2];
+    int64_t window_ms = atomic_load_explicit(&d->window_ms, memory_order_relaxed);
+    stripe_t *s = lock_stripe(d, tenant, id, id_len, now_ms, window_ms, h);
+    insert(d, s, h, now_ms, LIVE_ACCEPTED);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void sl_dedupe_forget(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len) {
+    uint64_t h[2];
+    stripe_t *s = lock_stripe(d, tenant, id, id_len, 0, 0, h);
+    uint32_t i = lookup(s, h);
+    if (i != 0 && s->entries[i - 1].live == LIVE_IN_FLIGHT) {
+        unlink_entry(d, s, i);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -252,11 +305,18 @@ static void mark_duplicate(sl_event_t *ev, const char *message) {
     ev->message = message;
 }
 
+/* Whether dedupe applies to req's events: batches (events, beacon) while dedupe.window > 0.
+ * Erasure records carry the subject, not an event id. */
+static bool applies(const sl_dedupe_t *d, const sl_request_t *req) {
+    return d != NULL && req->cfg->dedupe.window_ms > 0 &&
+           (req->route == SL_ROUTE_EVENTS || req->route == SL_ROUTE_BEACON);
+}
+
 sl_status_t sl_dedupe_stage(sl_dedupe_t *d, sl_request_t *req) {
-    int64_t window_ms = req->cfg->dedupe.window_ms;
-    if (d == NULL || window_ms <= 0 || req->route != SL_ROUTE_EVENTS || req->n_events == 0) {
+    if (!applies(d, req) || req->n_events == 0) {
         return SL_OK;
     }
+    int64_t window_ms = req->cfg->dedupe.window_ms;
     const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
     int64_t now_ms = mono_ms();
     /* The batch's ids so far, open addressing at most half full (the batch size was checked
@@ -271,25 +331,43 @@ sl_status_t sl_dedupe_stage(sl_dedupe_t *d, sl_request_t *req) {
         if (ev->outcome != SL_OUT_PENDING || ev->event_id == NULL) {
             continue;
         }
-        if (sl_dedupe_seen(d, tenant, ev->event_id, ev->event_id_len, now_ms, window_ms)) {
-            mark_duplicate(ev, "event_id was already accepted within dedupe.window; not "
-                               "produced again");
-        } else if (repeat_in_batch(req, slots, (uint32_t)(nslots - 1), (uint32_t)i)) {
+        if (repeat_in_batch(req, slots, (uint32_t)(nslots - 1), (uint32_t)i)) {
             mark_duplicate(ev, "event_id appears earlier in the same batch; not produced "
                                "twice");
+            continue;
+        }
+        switch (sl_dedupe_claim(d, tenant, ev->event_id, ev->event_id_len, now_ms, window_ms)) {
+        case SL_DEDUPE_NEW:
+            ev->claimed = true;
+            break;
+        case SL_DEDUPE_ACCEPTED:
+            mark_duplicate(ev, "event_id was already accepted within dedupe.window; not "
+                               "produced again");
+            break;
+        case SL_DEDUPE_IN_FLIGHT:
+            ev->outcome = SL_OUT_RETRYABLE;
+            ev->code = "in_flight";
+            ev->message = "an earlier copy of this event_id is still being delivered to Kafka; "
+                          "send it again after Retry-After (it is then answered duplicate once "
+                          "that copy is acknowledged)";
+            break;
         }
     }
     sl_metrics_dedupe(sl_dedupe_entries(d), sl_dedupe_evictions(d));
     return SL_OK;
 }
 
-void sl_dedupe_accepted(sl_dedupe_t *d, const sl_event_t *ev) {
+void sl_dedupe_settled(sl_dedupe_t *d, sl_event_t *ev, bool acknowledged) {
     const sl_request_t *req = ev->req;
-    /* Erasure records carry the subject, not an event id: never recorded. */
-    if (d == NULL || req->route != SL_ROUTE_EVENTS || req->cfg->dedupe.window_ms <= 0 ||
-        ev->event_id == NULL) {
+    if (!ev->claimed || !applies(d, req)) {
         return;
     }
-    sl_dedupe_record(d, req->principal.tenant, ev->event_id, ev->event_id_len, mono_ms());
+    ev->claimed = false;
+    const char *tenant = req->principal.tenant != NULL ? req->principal.tenant : "";
+    if (acknowledged) {
+        sl_dedupe_record(d, tenant, ev->event_id, ev->event_id_len, mono_ms());
+    } else {
+        sl_dedupe_forget(d, tenant, ev->event_id, ev->event_id_len);
+    }
     sl_metrics_dedupe(sl_dedupe_entries(d), sl_dedupe_evictions(d));
 }

@@ -8,10 +8,13 @@
  * table) of tenant NUL event_id, so two ids are confused only on a 128-bit collision a client
  * cannot aim for, and the tenants' id spaces are separate (a tenant, a C string, has no NUL).
  *
- * An id is recorded only once Kafka acknowledged its event (sl_dedupe_accepted, from the delivery
- * report), so an attempt that failed can be sent again; a repeat sent while the first copy still
- * waits for its delivery report is not caught. The table is in memory and per process: a repeat
- * that reaches another replica, or this one after a restart, passes.
+ * An id is claimed "in flight" when its event is about to be produced, and settled by its
+ * delivery report (sl_dedupe_settled): acknowledged, it is recorded as accepted; failed, it is
+ * forgotten, so the attempt can be sent again. A repeat that comes while the first copy is in
+ * flight -- a client retrying a request that was answered at kafka.delivery_timeout while
+ * librdkafka still delivers it -- is answered retryable `in_flight` and not produced: that is
+ * what keeps a stalled broker from getting two copies. The table is in memory and per process:
+ * a repeat that reaches another replica, or this one after a restart, passes.
  *
  * Threads: the I/O threads look ids up while the sink's poll thread records them. The table is
  * split into up to 64 stripes by hash, each with its own lock and an equal share of max_entries,
@@ -39,13 +42,28 @@ sl_dedupe_t *sl_dedupe_new(size_t max_entries);
 /* Frees d (NULL is ignored). No call may be running on d. */
 void sl_dedupe_free(sl_dedupe_t *d);
 
-/* Whether id (id_len bytes) of tenant (a C string; NULL is "") was recorded less than window_ms
- * before now_ms. window_ms <= 0 returns false. An id recorded "after" now_ms (another thread read
- * the clock later) counts as seen. Entries older than window_ms are forgotten in passing, and
- * window_ms is remembered for sl_dedupe_record's eviction count. Borrows its arguments for the
- * call; thread-safe; never allocates. */
-bool sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
-                    int64_t now_ms, int64_t window_ms);
+/* What the table holds for an id. */
+typedef enum {
+    SL_DEDUPE_NEW = 0,   /* nothing within the window */
+    SL_DEDUPE_ACCEPTED,  /* acknowledged by Kafka */
+    SL_DEDUPE_IN_FLIGHT, /* claimed, its delivery report not in yet */
+} sl_dedupe_state_t;
+
+/* What is recorded for id (id_len bytes) of tenant (a C string; NULL is "") less than window_ms
+ * before now_ms. window_ms <= 0 gives SL_DEDUPE_NEW. An id recorded "after" now_ms (another
+ * thread read the clock later) counts. Entries older than window_ms are forgotten in passing,
+ * and window_ms is remembered for sl_dedupe_record's eviction count. Borrows its arguments for
+ * the call; thread-safe; never allocates. */
+sl_dedupe_state_t sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                 int64_t now_ms, int64_t window_ms);
+
+/* As sl_dedupe_seen, and when it would give SL_DEDUPE_NEW records the id in flight at now_ms,
+ * in the same step: of two requests claiming one id at once, exactly one gets SL_DEDUPE_NEW. */
+sl_dedupe_state_t sl_dedupe_claim(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                  int64_t now_ms, int64_t window_ms);
+
+/* Forgets id of tenant if it is in flight (an accepted one stays). Thread-safe. */
+void sl_dedupe_forget(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len);
 
 /* Records id of tenant as accepted at now_ms. An id already there is moved to now_ms (it is then
  * the newest). When the table is full the oldest entry is forgotten (and counted as an eviction
@@ -60,15 +78,17 @@ void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t
 size_t sl_dedupe_entries(sl_dedupe_t *d);
 uint64_t sl_dedupe_evictions(sl_dedupe_t *d);
 
-/* The dedupe stage, for req (route events) with dedupe.window > 0 and d not NULL: each pending
- * event whose event_id is seen within the window, or appears earlier in the same batch, becomes
- * SL_OUT_DUPLICATE (code duplicate_event_id), a final outcome: it is not produced. Runs on the
- * request's thread; allocates from its arena. */
+/* The dedupe stage, for req (route events or beacon) with dedupe.window > 0 and d not NULL: each
+ * pending event whose event_id was accepted within the window, or appears earlier in the same
+ * batch, becomes SL_OUT_DUPLICATE (code duplicate_event_id), a final outcome: it is not
+ * produced; one whose id is in flight becomes SL_OUT_RETRYABLE `in_flight`; the others are
+ * claimed (ev->claimed), and the produce stage must settle each claimed event it does not hand
+ * to the sink. Runs on the request's thread; allocates from its arena. */
 sl_status_t sl_dedupe_stage(sl_dedupe_t *d, sl_request_t *req);
 
-/* From the delivery report of ev, acknowledged by Kafka: records its event_id for its request's
- * tenant when its request (route events) ran with dedupe.window > 0, and updates the metrics.
- * d NULL does nothing. Any thread (the sink's poll thread). */
-void sl_dedupe_accepted(sl_dedupe_t *d, const sl_event_t *ev);
+/* Settles ev's claim: acknowledged by Kafka, its id is recorded as accepted; else it is
+ * forgotten. An event that holds no claim is left alone. d NULL does nothing. Any thread (the
+ * sink's poll thread, or the request's when the event was never handed to the sink). */
+void sl_dedupe_settled(sl_dedupe_t *d, sl_event_t *ev, bool acknowledged);
 
 #endif

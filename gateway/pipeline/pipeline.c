@@ -30,7 +30,17 @@ struct sl_pipeline {
     sl_dedupe_t *dedupe;           /* ids accepted lately (dedupe.max_entries) */
     sl_hotkeys_t *hot;             /* keys' event rates (keys.hot_rate) */
     atomic_int_fast64_t inflight;  /* bytes of requests admitted, not yet completed */
+
+    /* Requests with events in flight, answered by the watch thread at kafka.delivery_timeout
+     * if their delivery reports are not all in by then. */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_wake;
+    sl_request_t *watching; /* a list through watch_prev/watch_next, in no order */
+    bool watch_stop;
+    pthread_t watch_thread;
 };
+
+static void *watch_main(void *arg);
 
 /* The default of limits.rate_limit_keys, for a pipeline made before any config is published. */
 #define RATE_LIMIT_KEYS_DEFAULT 100000
@@ -51,6 +61,15 @@ sl_pipeline_t *sl_pipeline_new(sl_sink_t *sink) {
     pl->dedupe = sl_dedupe_new(cfg != NULL ? (size_t)cfg->dedupe.max_entries : 1000000);
     pl->hot = sl_hotkeys_new(4096);
     sl_config_unref(cfg);
+    pthread_mutex_init(&pl->watch_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pl->watch_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&pl->watch_thread, NULL, watch_main, pl) != 0) {
+        abort();
+    }
     return pl;
 }
 
@@ -58,6 +77,13 @@ void sl_pipeline_free(sl_pipeline_t *pl) {
     if (pl == NULL) {
         return;
     }
+    pthread_mutex_lock(&pl->watch_lock);
+    pl->watch_stop = true;
+    pthread_cond_signal(&pl->watch_wake);
+    pthread_mutex_unlock(&pl->watch_lock);
+    pthread_join(pl->watch_thread, NULL);
+    pthread_cond_destroy(&pl->watch_wake);
+    pthread_mutex_destroy(&pl->watch_lock);
     sl_contracts_unref(pl->contracts);
     sl_policy_unref(pl->policy);
     sl_policy_unref(pl->shadow);
@@ -432,7 +458,24 @@ static sl_status_t stage_dedupe(sl_request_t *req) {
     return sl_dedupe_stage(req->pipeline != NULL ? req->pipeline->dedupe : NULL, req);
 }
 
+/* Settles the dedupe claims of the events of req that were not handed to the sink. */
+static void settle_unsent(sl_request_t *req) {
+    for (size_t i = 0; i < req->n_events; i++) {
+        sl_dedupe_settled(req->pipeline->dedupe, &req->events[i], false);
+    }
+}
+
+static sl_status_t produce_events(sl_request_t *req);
+
 static sl_status_t stage_produce(sl_request_t *req) {
+    sl_status_t st = produce_events(req);
+    if (req->fault != SL_FAULT_NONE) {
+        settle_unsent(req);
+    }
+    return st;
+}
+
+static sl_status_t produce_events(sl_request_t *req) {
     sl_pipeline_t *pl = req->pipeline;
     if (sl_pipeline_draining(pl)) {
         return sl_request_fail(req, SL_FAULT_UNAVAILABLE, "shutting_down",
@@ -547,6 +590,7 @@ static sl_status_t stage_produce(sl_request_t *req) {
         sl_status_t st = sl_sink_produce(pl->sink, &msg, ev, &err);
         if (st != SL_OK) {
             atomic_fetch_sub_explicit(&req->pending, 1, memory_order_relaxed);
+            sl_dedupe_settled(pl->dedupe, ev, false);
             ev->outcome = st == SL_REJECT ? SL_OUT_INVALID : SL_OUT_RETRYABLE;
             ev->code = err.code;
             ev->message = sl_arena_strndup(req->arena, err.message, strlen(err.message));
@@ -611,25 +655,149 @@ static const stage_t erasure_stages[] = {
 };
 /* clang-format on */
 
-static void release(sl_request_t *req) {
-    if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) == 1) {
-        if (req->admitted > 0) {
-            int64_t held =
-                atomic_fetch_sub(&req->pipeline->inflight, req->admitted) - req->admitted;
-            sl_metrics_inflight_bytes(held);
-            req->admitted = 0;
+/* ---- answers and delivery reports ----------------------------------------------------------- */
+
+/* Answers req (exactly once: its caller set req->answered): the metrics of its outcomes, then
+ * on_complete. Counted here, not when the answer is written: a client that hung up still had
+ * its events produced. */
+static void answer(sl_request_t *req) {
+    sl_tally_t t;
+    sl_request_tally(req, &t);
+    for (int o = 0; o < SL_OUT__COUNT; o++) {
+        if (t.by_outcome[o] > 0) {
+            sl_metrics_events((sl_outcome_t)o, t.by_outcome[o]);
         }
-        /* Counted here, not when the answer is written: a client that hung up still had its
-         * events produced. */
-        sl_tally_t t;
-        sl_request_tally(req, &t);
-        for (int o = 0; o < SL_OUT__COUNT; o++) {
-            if (t.by_outcome[o] > 0) {
-                sl_metrics_events((sl_outcome_t)o, t.by_outcome[o]);
+    }
+    req->on_complete(req, req->ctx);
+}
+
+/* Whether this call is the one that answers req; sets req->answered. */
+static bool take_answer(sl_request_t *req) {
+    pthread_mutex_lock(&req->lock);
+    bool first = !req->answered;
+    req->answered = true;
+    pthread_mutex_unlock(&req->lock);
+    return first;
+}
+
+static void unwatch_locked(sl_pipeline_t *pl, sl_request_t *req) {
+    if (req->watch_prev != NULL) {
+        req->watch_prev->watch_next = req->watch_next;
+    } else {
+        pl->watching = req->watch_next;
+    }
+    if (req->watch_next != NULL) {
+        req->watch_next->watch_prev = req->watch_prev;
+    }
+    req->watch_prev = req->watch_next = NULL;
+    req->watched = false;
+}
+
+/* Drops one hold on req's pending count; the last one answers req unless the watch thread did,
+ * and releases the bytes and the reference the pipeline held. */
+static void release(sl_request_t *req) {
+    if (atomic_fetch_sub_explicit(&req->pending, 1, memory_order_acq_rel) != 1) {
+        return;
+    }
+    sl_pipeline_t *pl = req->pipeline;
+    if (pl != NULL) {
+        pthread_mutex_lock(&pl->watch_lock);
+        if (req->watched) {
+            unwatch_locked(pl, req);
+        }
+        pthread_mutex_unlock(&pl->watch_lock);
+    }
+    if (req->admitted > 0) {
+        int64_t held = atomic_fetch_sub(&pl->inflight, req->admitted) - req->admitted;
+        sl_metrics_inflight_bytes(held);
+        req->admitted = 0;
+    }
+    if (take_answer(req)) {
+        answer(req);
+    }
+    sl_request_free(req); /* the pipeline's reference */
+}
+
+/* kafka.delivery_timeout passed with events of req still in flight: they are answered
+ * retryable now and stay in flight (kafka.message_timeout); their claims in the dedupe table
+ * make a client's retry wait for them instead of producing a second copy. */
+static void answer_pending(sl_request_t *req) {
+    pthread_mutex_lock(&req->lock);
+    bool first = !req->answered;
+    req->answered = true;
+    if (first) {
+        for (size_t i = 0; i < req->n_events; i++) {
+            sl_event_t *ev = &req->events[i];
+            if (ev->outcome == SL_OUT_PENDING) {
+                ev->outcome = SL_OUT_RETRYABLE;
+                ev->code = "delivery_pending";
+                ev->message = "Kafka has not acknowledged the event within "
+                              "kafka.delivery_timeout and it is still being delivered; send it "
+                              "again after Retry-After (answered in_flight while this copy is "
+                              "under way, duplicate once Kafka has it)";
             }
         }
-        req->on_complete(req, req->ctx);
     }
+    pthread_mutex_unlock(&req->lock);
+    if (first) {
+        answer(req);
+    }
+}
+
+/* The watch thread: every WATCH_TICK_MS, answers the requests whose answer_by_ms has passed. */
+#define WATCH_TICK_MS 50
+
+static void *watch_main(void *arg) {
+    sl_pipeline_t *pl = arg;
+    pthread_mutex_lock(&pl->watch_lock);
+    while (!pl->watch_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCH_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pl->watch_wake, &pl->watch_lock, &ts);
+        int64_t now = (int64_t)(sl_time_mono_ns() / 1000000);
+        sl_request_t *due = NULL; /* taken out of the list, each with a reference */
+        for (sl_request_t *r = pl->watching, *next; r != NULL; r = next) {
+            next = r->watch_next;
+            if (r->answer_by_ms <= now) {
+                unwatch_locked(pl, r);
+                atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+                r->watch_next = due;
+                due = r;
+            }
+        }
+        pthread_mutex_unlock(&pl->watch_lock);
+        while (due != NULL) {
+            sl_request_t *r = due;
+            due = r->watch_next;
+            r->watch_next = NULL;
+            answer_pending(r);
+            sl_request_free(r);
+        }
+        pthread_mutex_lock(&pl->watch_lock);
+    }
+    pthread_mutex_unlock(&pl->watch_lock);
+    return NULL;
+}
+
+/* Puts req (events handed to the sink, the pipeline's hold still on) on the watch list. */
+static void watch(sl_request_t *req) {
+    sl_pipeline_t *pl = req->pipeline;
+    req->answer_by_ms =
+        (int64_t)(sl_time_mono_ns() / 1000000) + req->cfg->kafka.delivery_timeout_ms;
+    pthread_mutex_lock(&pl->watch_lock);
+    req->watch_prev = NULL;
+    req->watch_next = pl->watching;
+    if (pl->watching != NULL) {
+        pl->watching->watch_prev = req;
+    }
+    pl->watching = req;
+    req->watched = true;
+    pthread_mutex_unlock(&pl->watch_lock);
 }
 
 void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
@@ -639,30 +807,40 @@ void sl_pipeline_on_delivery(void *opaque, sl_status_t status, const char *code,
         return;
     }
     sl_event_t *ev = opaque;
-    switch (status) {
-    case SL_OK:
-        ev->outcome = SL_OUT_ACCEPTED;
-        sl_dedupe_accepted(ev->req->pipeline != NULL ? ev->req->pipeline->dedupe : NULL, ev);
-        break;
-    case SL_REJECT:
-        ev->outcome = SL_OUT_INVALID;
-        ev->code = code;
-        ev->message = "Kafka refused the event";
-        ev->detail = detail;
-        break;
-    default:
-        ev->outcome = SL_OUT_RETRYABLE;
-        ev->code = code;
-        ev->message = "Kafka did not acknowledge the event; send it again";
-        ev->detail = detail;
-        break;
+    sl_request_t *req = ev->req;
+    sl_dedupe_settled(req->pipeline != NULL ? req->pipeline->dedupe : NULL, ev, status == SL_OK);
+    pthread_mutex_lock(&req->lock);
+    bool late = req->answered; /* answered delivery_pending: the outcome is not read again */
+    if (!late) {
+        switch (status) {
+        case SL_OK:
+            ev->outcome = SL_OUT_ACCEPTED;
+            break;
+        case SL_REJECT:
+            ev->outcome = SL_OUT_INVALID;
+            ev->code = code;
+            ev->message = "Kafka refused the event";
+            ev->detail = detail;
+            break;
+        default:
+            ev->outcome = SL_OUT_RETRYABLE;
+            ev->code = code;
+            ev->message = "Kafka did not acknowledge the event; send it again";
+            ev->detail = detail;
+            break;
+        }
     }
-    release(ev->req);
+    pthread_mutex_unlock(&req->lock);
+    if (late) {
+        sl_metrics_late_delivery(status == SL_OK);
+    }
+    release(req);
 }
 
 void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx) {
     req->on_complete = on_complete;
     req->ctx = ctx;
+    atomic_fetch_add_explicit(&req->refs, 1, memory_order_relaxed); /* the pipeline's */
     const stage_t *table = stages;
     size_t n = sizeof(stages) / sizeof(stages[0]);
     if (req->route == SL_ROUTE_ERASURE) {
@@ -688,6 +866,9 @@ void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, v
             req->admitted = used;
             sl_metrics_inflight_bytes(held);
         }
+    }
+    if (req->pipeline != NULL && atomic_load_explicit(&req->pending, memory_order_acquire) > 1) {
+        watch(req); /* events in flight: answered by kafka.delivery_timeout at the latest */
     }
     release(req);
 }

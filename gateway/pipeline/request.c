@@ -28,13 +28,16 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     req->received_at_ms = sl_time_now_ms();
     req->start_ns = sl_time_mono_ns();
     atomic_init(&req->pending, 1);
+    atomic_init(&req->refs, 1);
+    pthread_mutex_init(&req->lock, NULL);
     return req;
 }
 
 void sl_request_free(sl_request_t *req) {
-    if (req == NULL) {
+    if (req == NULL || atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1) {
         return;
     }
+    pthread_mutex_destroy(&req->lock);
     sl_config_t *cfg = req->cfg;
     sl_contracts_t *contracts = req->contracts;
     sl_policy_t *policy = req->policy;

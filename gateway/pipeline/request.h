@@ -8,6 +8,7 @@
 #ifndef SL_PIPELINE_REQUEST_H
 #define SL_PIPELINE_REQUEST_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,6 +66,7 @@ typedef struct {
     uint32_t spread_index; /* a spread hot key: its sub-key, of spread_n */
     uint32_t spread_n;
     bool dead_letter; /* rejected by a stage: goes to topics.dead_letter (produce stage) */
+    bool claimed;     /* its event_id is held "in flight" in the dedupe table (dedupe stage) */
     const char *topic;
     const struct sl_ct_message *contract; /* the contract of type (decode or contract stage) */
     bool properties_checked;              /* protobuf: checked at the wire level by the decoder */
@@ -76,7 +78,8 @@ typedef struct {
     size_t value_len;
     int64_t occurred_at_ms; /* corrected by the request's skew_ms */
     /* The outcome. Written by a stage on the request's thread, or once by the delivery
-     * report on the sink's poll thread before it releases the request's pending count. */
+     * report on the sink's poll thread (under req->lock, unless the request was answered
+     * already) before it releases the request's pending count. */
     sl_outcome_t outcome;
     const char *code;    /* static */
     const char *message; /* static or in the arena */
@@ -119,16 +122,32 @@ struct sl_request {
     sl_error_t fault_err;
     int retry_after_s; /* > 0: the Retry-After of the answer (rate limits), else http.retry_after */
 
-    /* Completion: pending counts the pipeline's own hold plus one per event handed to the sink;
-     * whoever drops it to zero runs on_complete, exactly once, on that thread. */
+    /* Completion: pending counts the pipeline's own hold plus one per event handed to the sink.
+     * The request is answered (on_complete, exactly once) by whoever drops pending to zero, or
+     * earlier by the pipeline's watch thread when kafka.delivery_timeout passes first: its
+     * events still in flight are then answered retryable and stay in flight in librdkafka
+     * (kafka.message_timeout). `answered` and the outcomes written after submit are guarded by
+     * lock. */
     atomic_int pending;
+    pthread_mutex_t lock;
+    bool answered;
     void (*on_complete)(sl_request_t *req, void *ctx);
     void *ctx;
+
+    /* Lifetime: one reference for the transport (sl_request_new) and one the pipeline holds
+     * from submit until pending drops to zero, so a request answered early lives until its
+     * last delivery report. */
+    atomic_int refs;
+    /* The pipeline's watch list of requests with events in flight (pipeline.c). */
+    int64_t answer_by_ms; /* sl_time_mono_ns milliseconds */
+    bool watched;
+    sl_request_t *watch_prev, *watch_next;
 };
 
 /* A request with its own arena and a reference to the current config snapshot. Returns NULL
  * when no snapshot is published yet. Free with sl_request_free after on_complete has run (or
- * when it was never submitted). Any thread. */
+ * when it was never submitted): that drops the transport's reference; the memory goes when the
+ * pipeline has dropped its own too (its last delivery report). Any thread. */
 sl_request_t *sl_request_new(struct sl_pipeline *pipeline);
 void sl_request_free(sl_request_t *req);
 

@@ -306,7 +306,7 @@ static sl_status_t new_producer(sl_sink_t *sink, sl_error_t *err) {
               conf_set(conf, "socket.nagle.disable", "true", err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.linger_ms);
     bad = bad || conf_set(conf, "linger.ms", num, err);
-    snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.delivery_timeout_ms);
+    snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.message_timeout_ms);
     bad = bad || conf_set(conf, "message.timeout.ms", num, err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->kafka.queue_max_messages);
     bad = bad || conf_set(conf, "queue.buffering.max.messages", num, err);

@@ -38,7 +38,7 @@ STAGE_TOPICS = ["sluice.raw", "sluice.identity", "sluice.consent", "sluice.decis
 DEAD_LETTER_TOPIC = "sluice.dead-letter"
 ALL_TOPICS = STAGE_TOPICS + [DEAD_LETTER_TOPIC, "sluice.privacy", "sluice.suppression"]
 RETRYABLE_CODES = {"kafka_timeout", "kafka_possibly_persisted", "kafka_producer_reset",
-                   "kafka_not_acknowledged", "queue_full",
+                   "kafka_not_acknowledged", "queue_full", "delivery_pending", "in_flight",
                    "kafka_unavailable", "shutting_down"}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SOURCE_DIR = os.environ.get(
@@ -251,26 +251,6 @@ def broker_pid(must=True):
     if must:
         raise AssertionError(f"kafka.sh status: {q.stdout!r} {q.stderr!r}")
     return None
-
-
-def possibly_persisted_duplicates(dups, by_id, history):
-    """Of the event ids in dups (several copies in Kafka), those whose extra copies were all
-    received by an attempt answered kafka_possibly_persisted (matched by the received_at header,
-    within 5 s after the attempt): the at-least-once window a timed-out delivery leaves. history
-    is {id: [(sent at, answer)]}."""
-    import datetime
-
-    def from_such_attempt(i, m):
-        try:
-            rec = datetime.datetime.strptime(m["headers"]["received_at"],
-                                             "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=datetime.timezone.utc).timestamp()
-        except (KeyError, ValueError):
-            return False
-        return any("kafka_possibly_persisted" in a and t - 0.05 <= rec <= t + 5.0
-                   for t, a in history.get(i, []))
-
-    return sorted(i for i in dups if sum(not from_such_attempt(i, m) for m in by_id[i]) <= 1)
 
 
 def release_broker():

@@ -131,16 +131,10 @@ class DedupeQueueFullTest(DedupeCase):
         self.assertEqual(count_by_id(p), {i: 1 for i in ids}, "each id once in Kafka")
 
 
-class DedupeDeliveryFailureTest(DedupeCase):
-    """A delivery that fails after the produce: the batch waits in the producer queue
-    (kafka.linger=1s) when the broker is killed, so its delivery reports are errors
-    (kafka_timeout after kafka.delivery_timeout). Those ids were handed to the producer but not
-    acknowledged: sent again after the broker is back, they are accepted, not duplicates."""
-    SETS = ("kafka.linger=1000ms", "kafka.delivery_timeout=3s", "kafka.health_interval=200ms")
-
-    def test_failed_delivery_is_retryable_and_accepted_on_retry(self):
-        p = it.unique("dddr")
-        ids = [f"{p}-{i}" for i in range(3)]
+class OutageCase(DedupeCase):
+    def kill_broker_during_linger(self, ids):
+        """Posts ids, kills the broker while they wait in the producer queue, and returns the
+        answer (after kafka.delivery_timeout) with the broker resumed and sluice ready."""
         kafka_dir = it.env("KAFKA_DIR")
         first = {}
 
@@ -161,7 +155,7 @@ class DedupeDeliveryFailureTest(DedupeCase):
             self.assertFalse(t.is_alive())
             r = first["r"]
             self.assertEqual(r.status, 503, r)
-            self.assertEqual(r.json["retryable"], 3, r)
+            self.assertEqual(r.json["retryable"], len(ids), r)
             codes = {x["code"] for x in r.json["results"]}
             self.assertTrue(codes <= it.RETRYABLE_CODES - {"queue_full", "kafka_unavailable"},
                             f"failed after the produce, not refused before it: {r}")
@@ -169,12 +163,61 @@ class DedupeDeliveryFailureTest(DedupeCase):
             if not it.kafka_running():
                 it.kafka_sh("resume", kafka_dir)
         self.sluice.wait_ready(timeout=120)
+        return r
 
+
+class DedupeDeliveryFailureTest(OutageCase):
+    """A delivery that fails after the produce: the batch waits in the producer queue
+    (kafka.linger=1s) when the broker is killed, and librdkafka gives it up with the request's
+    deadline (kafka.message_timeout = kafka.delivery_timeout = 3s). Those ids were handed to the
+    producer but not acknowledged: their claims are released, and sent again after the broker
+    is back they are accepted, not duplicates."""
+    SETS = ("kafka.linger=1000ms", "kafka.delivery_timeout=3s", "kafka.message_timeout=3s",
+            "kafka.health_interval=200ms")
+
+    def test_failed_delivery_is_retryable_and_accepted_on_retry(self):
+        p = it.unique("dddr")
+        ids = [f"{p}-{i}" for i in range(3)]
+        self.kill_broker_during_linger(ids)
         r = self.post_ids(ids)
         self.assert_accepted(r, ids)
         self.assert_all_duplicate(self.post_ids(ids), ids)
         by_id = it.wait_for_event_ids(ids, prefix=p)
         self.assertEqual({k: len(v) for k, v in by_id.items()}, {i: 1 for i in ids})
+
+
+class DedupeLateDeliveryTest(OutageCase):
+    """The same outage with the default kafka.message_timeout (5m): the request is answered
+    retryable delivery_pending at kafka.delivery_timeout while librdkafka keeps its events and
+    delivers them once the broker is back. A retry is answered in_flight while they are under
+    way and duplicate once they are in: never produced a second time."""
+    SETS = ("kafka.linger=1000ms", "kafka.delivery_timeout=3s", "kafka.health_interval=200ms")
+
+    def test_retry_of_a_late_delivery_is_a_duplicate(self):
+        p = it.unique("ddlate")
+        ids = [f"{p}-{i}" for i in range(3)]
+        r = self.kill_broker_during_linger(ids)
+        self.assertEqual({x["code"] for x in r.json["results"]}, {"delivery_pending"}, r)
+        seen = set()
+        deadline = time.monotonic() + 60
+        while True:
+            r = self.post_ids(ids)
+            self.assertIn(r.status, (200, 503), r)
+            statuses = {(x["status"], x["code"]) for x in r.json["results"]}
+            seen |= statuses
+            self.assertEqual(r.json["accepted"], 0, f"a retry was produced again: {r}")
+            self.assertTrue(statuses <= {("retryable", "in_flight"),
+                                         ("duplicate", "duplicate_event_id")}, r)
+            if r.status == 200:
+                break
+            self.assertLess(time.monotonic(), deadline, f"never delivered: {r}")
+            time.sleep(0.2)
+        self.assert_all_duplicate(r, ids)
+        by_id = it.wait_for_event_ids(ids, prefix=p)
+        self.assertEqual({k: len(v) for k, v in by_id.items()}, {i: 1 for i in ids},
+                         "each id once in Kafka")
+        late = self.sluice.metrics()['sluice_late_deliveries_total{result="delivered"}']
+        self.assertGreaterEqual(late, 3, "the late acknowledgements are counted")
 
 
 class DedupeOffTest(DedupeCase):

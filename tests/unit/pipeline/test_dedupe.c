@@ -352,11 +352,15 @@ Test(dedupe_stage, seen_and_repeats_within_a_batch) {
     cr_assert(eq(int, req->events[3].outcome, SL_OUT_INVALID));
     assert_duplicate(&req->events[4], "earlier in the same batch");
     assert_duplicate(&req->events[5], "earlier in the same batch");
-    cr_assert(eq(sz, sl_dedupe_entries(d), 0), "the stage only looks up");
+    cr_assert(req->events[0].claimed && req->events[1].claimed);
+    cr_assert(not(req->events[2].claimed || req->events[3].claimed || req->events[5].claimed));
+    cr_assert(eq(sz, sl_dedupe_entries(d), 2), "e1 and e2 are claimed in flight");
 
-    /* e1 acknowledged by Kafka; e2 not (never recorded). */
-    req->events[0].outcome = SL_OUT_ACCEPTED;
-    sl_dedupe_accepted(d, &req->events[0]);
+    /* e1 acknowledged by Kafka; e2 failed (its claim is forgotten). */
+    sl_dedupe_settled(d, &req->events[0], true);
+    sl_dedupe_settled(d, &req->events[1], false);
+    cr_assert(not(req->events[0].claimed || req->events[1].claimed));
+    cr_assert(eq(sz, sl_dedupe_entries(d), 1));
     sl_request_free(req);
 
     req = batch(NULL, "acme", T_SETS("e1", "e2", "e3"));
@@ -380,14 +384,48 @@ Test(dedupe_stage, seen_and_repeats_within_a_batch) {
     t_unpublish(cfg);
 }
 
+/* A retry that comes while the first copy is still in flight (its request answered at
+ * kafka.delivery_timeout) is answered in_flight and not claimed; once the first copy is
+ * acknowledged the next retry is a duplicate, and had it failed the retry would be produced. */
+Test(dedupe_stage, a_retry_while_in_flight_waits_for_the_first_copy) {
+    sl_config_t *cfg = t_publish(T_SETS("dedupe.window=1h"));
+    sl_dedupe_t *d = sl_dedupe_new(64);
+    sl_request_t *first = batch(NULL, "acme", T_SETS("a", "b"));
+    cr_assert(eq(int, sl_dedupe_stage(d, first), SL_OK));
+
+    sl_request_t *retry = batch(NULL, "acme", T_SETS("a", "b", "c"));
+    cr_assert(eq(int, sl_dedupe_stage(d, retry), SL_OK));
+    for (int i = 0; i < 2; i++) {
+        const sl_event_t *ev = &retry->events[i];
+        cr_assert(eq(int, ev->outcome, SL_OUT_RETRYABLE));
+        cr_assert(eq(str, (char *)ev->code, "in_flight"));
+        cr_assert(not(ev->claimed));
+    }
+    cr_assert(retry->events[2].claimed, "c is new");
+    sl_request_free(retry);
+
+    sl_dedupe_settled(d, &first->events[0], true);  /* a: delivered late */
+    sl_dedupe_settled(d, &first->events[1], false); /* b: given up (kafka.message_timeout) */
+    sl_request_free(first);
+
+    retry = batch(NULL, "acme", T_SETS("a", "b"));
+    cr_assert(eq(int, sl_dedupe_stage(d, retry), SL_OK));
+    assert_duplicate(&retry->events[0], "already accepted");
+    cr_assert(eq(int, retry->events[1].outcome, SL_OUT_PENDING));
+    cr_assert(retry->events[1].claimed, "b is produced again");
+    sl_request_free(retry);
+    sl_dedupe_free(d);
+    t_unpublish(cfg);
+}
+
 Test(dedupe_stage, window_zero_is_off) {
     sl_config_t *cfg = t_publish(T_SETS("dedupe.window=0"));
     sl_dedupe_t *d = sl_dedupe_new(64);
     sl_request_t *req = batch(NULL, "acme", T_SETS("e1", "e1"));
     cr_assert(eq(int, sl_dedupe_stage(d, req), SL_OK));
     cr_assert(eq(int, req->events[1].outcome, SL_OUT_PENDING), "no repeat check either");
-    req->events[0].outcome = SL_OUT_ACCEPTED;
-    sl_dedupe_accepted(d, &req->events[0]);
+    cr_assert(not(req->events[0].claimed));
+    sl_dedupe_settled(d, &req->events[0], true);
     cr_assert(eq(sz, sl_dedupe_entries(d), 0), "nothing recorded while off");
     sl_request_free(req);
     sl_dedupe_free(d);
@@ -399,7 +437,10 @@ Test(dedupe_stage, erasure_records_are_not_event_ids) {
     sl_dedupe_t *d = sl_dedupe_new(64);
     sl_request_t *req = batch(NULL, "acme", T_SETS("user-1"));
     req->route = SL_ROUTE_ERASURE;
-    sl_dedupe_accepted(d, &req->events[0]);
+    cr_assert(eq(int, sl_dedupe_stage(d, req), SL_OK));
+    cr_assert(not(req->events[0].claimed));
+    req->events[0].claimed = true; /* even so: an erasure request is never recorded */
+    sl_dedupe_settled(d, &req->events[0], true);
     cr_assert(eq(sz, sl_dedupe_entries(d), 0));
     sl_request_free(req);
     sl_dedupe_free(d);
@@ -430,19 +471,12 @@ static sl_request_t *submit(sl_pipeline_t *pl, const char *body) {
     return req;
 }
 
-/* The sink's delivery report of ev. */
-static void deliver(sl_event_t *ev, sl_status_t status) {
-    int completed = 0;
-    ev->req->on_complete = on_complete;
-    ev->req->ctx = &completed;
-    atomic_store(&ev->req->pending, 1);
-    sl_pipeline_on_delivery(ev, status, status == SL_OK ? NULL : "kafka_timeout", NULL);
-    cr_assert(eq(int, completed, 1));
-}
-
 #define EV(id) "{\"event_id\":\"" id "\",\"type\":\"t\",\"occurred_at\":0}"
 
-Test(dedupe_pipeline, recorded_on_success_delivery_only) {
+/* A batch the produce stage refuses as a whole hands nothing to Kafka: its claims are settled
+ * at once, so the client's retry is produced (not answered in_flight). Acknowledged and late
+ * deliveries are in test_pipeline_sink.c, with a broker. */
+Test(dedupe_pipeline, claims_of_a_refused_batch_are_released) {
     sl_config_t *cfg =
         t_publish(T_SETS("auth.required=false", "contracts.file=", "dedupe.max_entries=100"));
     sl_pipeline_t *pl = sl_pipeline_new(NULL);
@@ -451,15 +485,13 @@ Test(dedupe_pipeline, recorded_on_success_delivery_only) {
     sl_request_t *req = submit(pl, "{\"events\":[" EV("e1") "," EV("e2") "," EV("e1") "]}");
     cr_assert(eq(int, req->events[0].outcome, SL_OUT_PENDING));
     cr_assert(eq(int, req->events[1].outcome, SL_OUT_PENDING));
+    cr_assert(not(req->events[0].claimed || req->events[1].claimed));
     assert_duplicate(&req->events[2], "earlier in the same batch");
-    deliver(&req->events[0], SL_OK);
-    deliver(&req->events[1], SL_RETRY);
-    cr_assert(eq(int, req->events[1].outcome, SL_OUT_RETRYABLE));
     sl_request_free(req);
 
     req = submit(pl, "{\"events\":[" EV("e1") "," EV("e2") "]}");
-    assert_duplicate(&req->events[0], "already accepted");
-    cr_assert(eq(int, req->events[1].outcome, SL_OUT_PENDING), "a retryable e2 may be sent again");
+    cr_assert(eq(int, req->events[0].outcome, SL_OUT_PENDING), "not in_flight: never produced");
+    cr_assert(eq(int, req->events[1].outcome, SL_OUT_PENDING));
     sl_request_free(req);
 
     sl_pipeline_free(pl);

@@ -363,3 +363,73 @@ Test(pipeline, brokers_down_is_503_kafka_unavailable) {
     sl_request_free(req);
     rd_kafka_mock_broker_set_up(mc, 1);
 }
+
+/* Messages of the raw topic (partition 0) whose event_id header is id, read from the start. */
+static int count_in_raw(const char *id, int want, int timeout_ms) {
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", sl_sink_bootstrap(sink), errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cr_assert(consumer != NULL, "%s", errstr);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, cfg->topics.raw, NULL);
+    cr_assert(eq(int, rd_kafka_consume_start(rkt, 0, RD_KAFKA_OFFSET_BEGINNING), 0));
+    int got = 0;
+    int64_t until = t_mono_ms() + timeout_ms;
+    while (got <= want && t_mono_ms() < until) {
+        rd_kafka_message_t *m = rd_kafka_consume(rkt, 0, 200);
+        if (m == NULL) {
+            continue;
+        }
+        rd_kafka_headers_t *h = NULL;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && rd_kafka_message_headers(m, &h) == 0) {
+            const char *v = header(h, "event_id");
+            got += v != NULL && strcmp(v, id) == 0;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consume_stop(rkt, 0);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(consumer);
+    return got;
+}
+
+static bool late_delivered(void *arg) {
+    return sl_metrics_late_delivery_value(true) > *(uint64_t *)arg;
+}
+
+/* The broker takes longer than kafka.delivery_timeout (2 s) to acknowledge: the request is
+ * answered retryable delivery_pending at 2 s while librdkafka keeps the event in flight
+ * (kafka.message_timeout, 5 m by default); the client's retry meanwhile is answered in_flight
+ * and not produced; once the late acknowledgement is in, the next retry is a duplicate. Kafka
+ * holds the event once. */
+Test(pipeline, answered_at_the_delivery_timeout_while_still_in_flight) {
+    const char *body = "{\"events\":[{\"event_id\":\"late-1\",\"type\":\"t\",\"occurred_at\":0}]}";
+    rd_kafka_mock_broker_push_request_error_rtts(mc, 1, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                 5000);
+    uint64_t late_before = sl_metrics_late_delivery_value(true);
+    int64_t t0 = t_mono_ms();
+    done_t d;
+    sl_request_t *req = run(body, token, &d);
+    int64_t took = t_mono_ms() - t0;
+    cr_assert(took >= 1900 && took < 4500, "answered after %lld ms, not at the 2 s deadline",
+              (long long)took);
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_RETRYABLE));
+    cr_assert(eq(str, (char *)req->events[0].code, "delivery_pending"));
+    sl_answer_t a;
+    sl_answer_build(req, &a);
+    cr_assert(eq(int, a.http_status, 503));
+    cr_assert(a.retry_after);
+    sl_request_free(req); /* the transport's reference: the pipeline keeps its own */
+
+    req = run(body, token, &d);
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_RETRYABLE));
+    cr_assert(eq(str, (char *)req->events[0].code, "in_flight"));
+    sl_request_free(req);
+
+    cr_assert(t_wait_until(late_delivered, &late_before, 15000), "no late acknowledgement");
+    req = run(body, token, &d);
+    cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_DUPLICATE));
+    sl_request_free(req);
+    cr_assert(eq(int, count_in_raw("late-1", 1, 3000), 1), "Kafka must hold late-1 once");
+}

@@ -66,10 +66,14 @@ static rd_kafka_mock_cluster_t *mc;
 
 /* Starts an embedded sink with small timeouts plus extra settings, and waits until ready. */
 static void start(const char *const *extra) {
-    const char *sets[16] = {
-        "kafka.brokers=embedded",      "kafka.delivery_timeout=2s", "kafka.health_interval=100ms",
-        "kafka.embedded_partitions=1", "kafka.linger=0ms",          "log.level=error"};
-    size_t n = 6;
+    const char *sets[16] = {"kafka.brokers=embedded",
+                            "kafka.delivery_timeout=2s",
+                            "kafka.message_timeout=2s",
+                            "kafka.health_interval=100ms",
+                            "kafka.embedded_partitions=1",
+                            "kafka.linger=0ms",
+                            "log.level=error"};
+    size_t n = 7;
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
         sets[n++] = extra[i];
     }
@@ -297,7 +301,7 @@ Test(sink, broker_down_then_up) {
 }
 
 Test(sink, purge_reports_retry) {
-    start(T_SETS("kafka.delivery_timeout=20s"));
+    start(T_SETS("kafka.delivery_timeout=20s", "kafka.message_timeout=20s"));
     rd_kafka_mock_broker_set_rtt(mc, BROKER, 5000);
     static report_t r[3] = {{0}};
     for (int i = 0; i < 3; i++) {
@@ -319,7 +323,7 @@ Test(sink, purge_reports_retry) {
 }
 
 Test(sink, destroy_reports_every_message) {
-    start(T_SETS("kafka.delivery_timeout=20s"));
+    start(T_SETS("kafka.delivery_timeout=20s", "kafka.message_timeout=20s"));
     rd_kafka_mock_broker_set_rtt(mc, BROKER, 5000);
     enum { N = 5 };
     static report_t r[N];
@@ -350,7 +354,7 @@ Test(sink, flush_waits_for_reports) {
 }
 
 Test(sink, flush_times_out_with_outstanding_count) {
-    start(T_SETS("kafka.delivery_timeout=20s"));
+    start(T_SETS("kafka.delivery_timeout=20s", "kafka.message_timeout=20s"));
     rd_kafka_mock_broker_set_rtt(mc, BROKER, 3000);
     static report_t r[2] = {{0}};
     produce_ok(&r[0]);
@@ -374,7 +378,8 @@ Test(sink, longest_linger_with_shortest_delivery_timeout) {
     cr_assert(eq(str, (char *)err.code, "config_conflict"));
     cr_assert(not(eq(ptr, strstr(err.message, "kafka.linger"), NULL)), "%s", err.message);
     cfg = t_config(NULL, T_SETS("kafka.linger=999ms", "kafka.delivery_timeout=1s",
-                                "kafka.health_interval=100ms", "log.level=error"));
+                                "kafka.message_timeout=1s", "kafka.health_interval=100ms",
+                                "log.level=error"));
     sl_status_t st = sl_sink_new(cfg, on_report, &sink, &err);
     cr_assert(eq(int, st, SL_OK), "a validated config does not start: %s: %s",
               err.code ? err.code : "?", err.message);

@@ -51,18 +51,32 @@ void sl_buf_puts(sl_buf_t *b, const char *s) {
 }
 
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) {
+    /* Formatted once into the room there is; a second time only when it did not fit. */
+    size_t room = b->cap - b->len;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
     if (n <= 0) {
         return;
     }
-    reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
+}
+
+void sl_buf_put_uint(sl_buf_t *b, uint64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    sl_buf_append(b, tmp + sizeof(tmp) - n, n);
 }
 
 void sl_buf_json_string(sl_buf_t *b, const char *s, size_t n) {

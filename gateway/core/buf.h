@@ -6,6 +6,7 @@
 #define SL_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/arena.h"
 
@@ -21,6 +22,8 @@ void sl_buf_init(sl_buf_t *b, sl_arena_t *arena, size_t cap);
 void sl_buf_append(sl_buf_t *b, const void *p, size_t n);
 void sl_buf_puts(sl_buf_t *b, const char *s);
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append v in decimal (what "%llu" gives, without printf's cost on the hot path). */
+void sl_buf_put_uint(sl_buf_t *b, uint64_t v);
 /* Append s (n bytes) as a quoted JSON string; bytes < 0x20, '"' and '\\' are escaped. */
 void sl_buf_json_string(sl_buf_t *b, const char *s, size_t n);
 /* The contents as a NUL-terminated string (the NUL is not counted in len). */

@@ -30,19 +30,32 @@ void sl_response_render(const sl_request_t *req, sl_buf_t *out) {
         sl_buf_json_string(out, req->batch_id, strlen(req->batch_id));
         sl_buf_puts(out, ",");
     }
-    sl_buf_printf(out,
-                  "\"received\":%zu,\"accepted\":%zu,\"invalid\":%zu,\"consent_dropped\":%zu,"
-                  "\"duplicate\":%zu,\"retryable\":%zu,\"suppressed\":%zu,\"results\":[",
-                  req->n_events, t.by_outcome[SL_OUT_ACCEPTED], t.by_outcome[SL_OUT_INVALID],
-                  t.by_outcome[SL_OUT_CONSENT_DROPPED], t.by_outcome[SL_OUT_DUPLICATE],
-                  t.by_outcome[SL_OUT_RETRYABLE], t.by_outcome[SL_OUT_SUPPRESSED]);
+    const struct {
+        const char *name;
+        size_t n;
+    } counts[] = {
+        {"\"received\":", req->n_events},
+        {",\"accepted\":", t.by_outcome[SL_OUT_ACCEPTED]},
+        {",\"invalid\":", t.by_outcome[SL_OUT_INVALID]},
+        {",\"consent_dropped\":", t.by_outcome[SL_OUT_CONSENT_DROPPED]},
+        {",\"duplicate\":", t.by_outcome[SL_OUT_DUPLICATE]},
+        {",\"retryable\":", t.by_outcome[SL_OUT_RETRYABLE]},
+        {",\"suppressed\":", t.by_outcome[SL_OUT_SUPPRESSED]},
+    };
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        sl_buf_puts(out, counts[i].name);
+        sl_buf_put_uint(out, counts[i].n);
+    }
+    sl_buf_puts(out, ",\"results\":[");
     bool first = true;
     for (size_t i = 0; i < req->n_events; i++) {
         const sl_event_t *ev = &req->events[i];
         if (ev->outcome == SL_OUT_ACCEPTED) {
             continue;
         }
-        sl_buf_printf(out, "%s{\"index\":%zu,\"event_id\":", first ? "" : ",", i);
+        sl_buf_puts(out, first ? "{\"index\":" : ",{\"index\":");
+        sl_buf_put_uint(out, i);
+        sl_buf_puts(out, ",\"event_id\":");
         if (ev->event_id != NULL) {
             sl_buf_json_string(out, ev->event_id, ev->event_id_len);
         } else {

@@ -114,6 +114,8 @@ struct conn {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     conn_t *next, *prev;
+    bool dirty; /* on its worker's send list for the end of this round */
+    conn_t *dirty_next;
 };
 
 typedef struct job {
@@ -140,7 +142,8 @@ struct worker {
     job_t *done, *done_tail;
     atomic_bool quiesce;
     conn_t *conns;
-    conn_t *dead; /* connections to free at the end of this round */
+    conn_t *dead;  /* connections to free at the end of this round */
+    conn_t *dirty; /* connections with frames to send at the end of this round */
 };
 
 struct sl_h2 {
@@ -1015,6 +1018,31 @@ static void conn_send(conn_t *c) {
     }
 }
 
+/* conn_send at the end of this round of the worker's loop, once, whatever this round read and
+ * completed for c: the answers of many streams leave in one send. */
+static void conn_send_later(conn_t *c) {
+    if (c->dirty || c->closed) {
+        return;
+    }
+    c->dirty = true;
+    c->refs++;
+    c->dirty_next = c->w->dirty;
+    c->w->dirty = c;
+}
+
+static void send_dirty(worker_t *w) {
+    while (w->dirty != NULL) {
+        conn_t *c = w->dirty;
+        w->dirty = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+        if (!c->closed) {
+            conn_send(c);
+        }
+        conn_unref(c);
+    }
+}
+
 static void conn_read(conn_t *c) {
     uint8_t buf[16384];
     while (!c->closed) {
@@ -1041,7 +1069,7 @@ static void conn_read(conn_t *c) {
             return;
         }
     }
-    conn_send(c);
+    conn_send_later(c);
 }
 
 static void start_h2(conn_t *c) {
@@ -1302,9 +1330,7 @@ static void complete(job_t *j) {
         st->req = NULL;
     }
     sl_request_free(req);
-    if (!c->closed) {
-        conn_send(c);
-    }
+    conn_send_later(c);
     stream_unref(st);
 }
 
@@ -1419,6 +1445,7 @@ static void *worker_main(void *arg) {
             complete(done);
             done = next;
         }
+        send_dirty(w);
         int64_t now = now_ms();
         if (now - last_tick >= 100 || atomic_load(&w->quiesce)) {
             last_tick = now;

@@ -1,6 +1,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -124,5 +125,19 @@ Test(buf, json_string_empty) {
     sl_buf_init(&b, NULL, 0);
     sl_buf_json_string(&b, "", 0);
     cr_assert(eq(str, (char *)sl_buf_cstr(&b), "\"\""));
+    sl_buf_free(&b);
+}
+
+Test(buf, put_uint_matches_printf) {
+    const uint64_t values[] = {0, 7, 9, 10, 99, 100, 1234567890, UINT64_MAX};
+    sl_buf_t b;
+    sl_buf_init(&b, NULL, 4);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        b.len = 0;
+        sl_buf_put_uint(&b, values[i]);
+        char want[24];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)values[i]);
+        cr_assert(eq(str, (char *)sl_buf_cstr(&b), want));
+    }
     sl_buf_free(&b);
 }

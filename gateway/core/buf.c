@@ -79,13 +79,31 @@ void sl_buf_put_uint(sl_buf_t *b, uint64_t v) {
     sl_buf_append(b, tmp + sizeof(tmp) - n, n);
 }
 
+/* The length of the prefix of s (n bytes) with nothing to escape in JSON: no byte < 0x20, '"'
+ * or '\\'. Eight bytes at a time (SWAR): a byte's high bit in the mask is set when that byte is
+ * below 0x20 or equal to one of the two; bytes >= 0x80 never set it. */
+static size_t clean_prefix(const char *s, size_t n) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\');
+        uint64_t hit = ((x - ones * 0x20) | (quote - ones) | (slash - ones)) & ~x & highs;
+        if (hit != 0) {
+            break; /* the exact byte is found below */
+        }
+    }
+    while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') {
+        i++;
+    }
+    return i;
+}
+
 void sl_buf_json_string(sl_buf_t *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     reserve(b, n + 2);
-    size_t clean = 0; /* the common case: nothing to escape, one copy */
-    while (clean < n && (unsigned char)s[clean] >= 0x20 && s[clean] != '"' && s[clean] != '\\') {
-        clean++;
-    }
+    size_t clean = n > 0 ? clean_prefix(s, n) : 0; /* the common case: one copy */
     b->data[b->len++] = '"';
     memcpy(b->data + b->len, s, clean);
     b->len += clean;

@@ -141,3 +141,37 @@ Test(buf, put_uint_matches_printf) {
     }
     sl_buf_free(&b);
 }
+
+/* Every byte value at every position of a 17-byte string (two 8-byte words and a tail, so the
+ * word-at-a-time scan and the byte loop both meet it), against a byte-by-byte reference. */
+Test(buf, json_string_every_byte_at_every_position) {
+    sl_buf_t b, want;
+    sl_buf_init(&b, NULL, 8);
+    sl_buf_init(&want, NULL, 8);
+    for (int pos = 0; pos < 17; pos++) {
+        for (int v = 0; v < 256; v++) {
+            char in[17];
+            memset(in, 'a' + (pos % 3), sizeof(in));
+            in[pos] = (char)v;
+            b.len = want.len = 0;
+            sl_buf_json_string(&b, in, sizeof(in));
+            sl_buf_puts(&want, "\"");
+            for (size_t i = 0; i < sizeof(in); i++) {
+                unsigned char c = (unsigned char)in[i];
+                if (c == '"' || c == '\\') {
+                    char esc[2] = {'\\', (char)c};
+                    sl_buf_append(&want, esc, 2);
+                } else if (c < 0x20) {
+                    sl_buf_printf(&want, "\\u%04x", c);
+                } else {
+                    sl_buf_append(&want, &in[i], 1);
+                }
+            }
+            sl_buf_puts(&want, "\"");
+            cr_assert(eq(sz, b.len, want.len), "byte 0x%02x at %d", v, pos);
+            cr_assert(memcmp(b.data, want.data, b.len) == 0, "byte 0x%02x at %d", v, pos);
+        }
+    }
+    sl_buf_free(&b);
+    sl_buf_free(&want);
+}

@@ -125,10 +125,14 @@ def protobuf_batch(evs, pbdir):
     return batch.SerializeToString(), E
 
 
-def h2load(procs, args, url, body_path, headers, pid, logdir, name):
-    """Runs h2load for --warmup + --duration; returns its numbers and pid's CPU in the window."""
+def h2load(procs, args, url, body_path, headers, pid, logdir, name, h1=False):
+    """Runs h2load for --warmup + --duration; returns its numbers and pid's CPU in the window.
+    h1: HTTP/1.1 (h2load --h1), one request at a time on each of connections x streams
+    connections, as many requests in flight as over HTTP/2."""
     # h2load takes whole seconds (or a unit: 500ms).
-    argv = ["h2load", "-c", str(args.connections), "-m", str(args.streams), "-t",
+    conc = (["--h1", "-c", str(args.connections * args.streams), "-m", "1"] if h1 else
+            ["-c", str(args.connections), "-m", str(args.streams)])
+    argv = ["h2load", *conc, "-t",
             str(args.h2load_threads), "-D", f"{int(args.duration * 1000)}ms",
             f"--warm-up-time={int(args.warmup * 1000)}ms", "-d", body_path]
     for h in headers:
@@ -260,6 +264,7 @@ def main():
         os.makedirs(pbdir, exist_ok=True)
         pbmsg, E = protobuf_batch(evs, pbdir)
         put("batch.grpc", b"\0" + len(pbmsg).to_bytes(4, "big") + pbmsg)
+        put("batch.pb", pbmsg)
 
         # sluice's h2 I/O threads: http.threads, 0 (the default) = one per CPU.
         threads = int(next((s.split("=", 1)[1] for s in args.sluice_set
@@ -300,16 +305,28 @@ def main():
                    auth + ["content-type: application/json"], p.pid, logdir, "sluice-empty")
         rows.append(("sluice h2c, empty batch", d, 0))
 
-        for name, label, path, body, ctype in (
+        json_ct = ["content-type: application/json"]
+        pb_ct = ["content-type: application/x-protobuf"]
+        # The same client (h2load) and the same bytes over each transport: JSON over h2c and
+        # HTTP/1.1; the protobuf batch over h2c, HTTP/1.1 and gRPC (framed).
+        for name, label, path, body, ctype, h1 in (
                 ("sluice-batch", f"sluice h2c, {args.batch}-event batch", "/v1/events",
-                 files["batch.json"], ["content-type: application/json"]),
+                 files["batch.json"], json_ct, False),
+                ("sluice-h1-json", f"sluice HTTP/1.1 (h2load --h1), {args.batch}-event batch",
+                 "/v1/events", files["batch.json"], json_ct, True),
+                ("sluice-pb", f"sluice h2c, {args.batch}-event protobuf batch", "/v1/events",
+                 files["batch.pb"], pb_ct, False),
+                ("sluice-h1-pb", f"sluice HTTP/1.1 (h2load --h1), {args.batch}-event protobuf "
+                 "batch", "/v1/events", files["batch.pb"], pb_ct, True),
                 ("sluice-grpc", f"sluice gRPC unary (h2load), {args.batch}-event batch",
                  "/sluice.v1.Ingest/Publish", files["batch.grpc"],
-                 ["content-type: application/grpc", "te: trailers"])):
+                 ["content-type: application/grpc", "te: trailers"], False)):
+            if args.skip_http1 and h1:
+                continue
             log(f"h2load -> {label}")
             k0 = bench.topic_messages(procs, banner["kafka"], "sluice.raw")
             d = h2load(procs, args, f"http://{addr}{path}", body, auth + ctype, p.pid, logdir,
-                       name)
+                       name, h1=h1)
             time.sleep(1.0)
             k1 = bench.topic_messages(procs, banner["kafka"], "sluice.raw")
             gained = (k1 - k0) if None not in (k0, k1) else None

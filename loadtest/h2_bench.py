@@ -212,7 +212,8 @@ def main():
     ap.add_argument("--batch", type=int, default=100, help="events per batch (100)")
     ap.add_argument("--grpc-threads", type=int, default=8, help="grpcio client threads (8)")
     ap.add_argument("--skip-grpcio", action="store_true")
-    ap.add_argument("--skip-http1", action="store_true")
+    ap.add_argument("--skip-http1", action="store_true",
+                    help="leave out the HTTP/1.1 rows (h2load --h1 and the driver)")
     ap.add_argument("--sluice-set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--logs", default="")
     args = ap.parse_args()

@@ -5,7 +5,8 @@
  *
  * Each stage returns SL_OK to go on or a failure after recording a whole-request fault; per-event
  * failures are recorded on the event and the batch's other events go on. The produce stage hands
- * events to the sink; their delivery reports complete the request. */
+ * events to the sink; their delivery reports complete the request, or kafka.delivery_timeout
+ * does (see sl_pipeline_submit). */
 #ifndef SL_PIPELINE_PIPELINE_H
 #define SL_PIPELINE_PIPELINE_H
 
@@ -61,8 +62,11 @@ bool sl_pipeline_draining(const sl_pipeline_t *pl);
 
 /* Run every stage for req, then call on_complete(req, ctx) exactly once, on whichever thread
  * drops the last hold: this one (when nothing was handed to Kafka, or every delivery report came
- * back before submit returned) or the sink's poll thread. The caller must be ready for either
- * and must not touch req between submit and on_complete. */
+ * back before submit returned) or the sink's poll thread; or on the pipeline's watch thread when
+ * kafka.delivery_timeout passes first (the events still in flight are then answered retryable
+ * delivery_pending, and the pipeline keeps its own reference to req until their reports). The
+ * caller must be ready for any of these and must not touch req between submit and
+ * on_complete. */
 void sl_pipeline_submit(sl_request_t *req, void (*on_complete)(sl_request_t *, void *), void *ctx);
 
 /* Stage functions, exposed for unit tests and fuzzing. Each reads req's input and config. */

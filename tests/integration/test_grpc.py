@@ -16,6 +16,10 @@ GrpcStallTest      the broker's JVM stopped (SIGSTOP): a Publish waiting for Kaf
                    its grpc-timeout (DEADLINE_EXCEEDED); after SIGCONT what became of its events
                    is printed (they were handed to the producer before the deadline: at least
                    once), and a retry of the same batch is answered duplicate.
+GrpcLateDeliveryTest
+                   the broker stopped past kafka.delivery_timeout (2s): Publish is answered
+                   UNAVAILABLE at the deadline, its events still in flight; a retry after SIGCONT
+                   is answered in_flight or duplicate, never produced again: one copy in Kafka.
 GrpcHealthTest     grpc.health.v1.Health/Check: SERVING while /readyz is 200, NOT_SERVING while
                    the broker is stopped (kafka.sh pause), SERVING again after kafka.sh resume.
 
@@ -458,6 +462,46 @@ class GrpcStallTest(GrpcBase):
         by_id = it.messages_by_event_id(prefix=p)
         for eid in ids:
             self.assertEqual(len(by_id.get(eid, [])), 1, eid)
+
+
+class GrpcLateDeliveryTest(GrpcBase):
+    # The health check must not notice the stalled broker (it would refuse before produce).
+    SETS = ("kafka.health_interval=60s", "kafka.delivery_timeout=2s")
+
+    def test_answered_at_the_delivery_timeout_then_duplicate(self):
+        p = it.unique("glate")
+        ids = [f"{p}-{i}" for i in range(3)]
+        batch = pb_batch([pb_event(i) for i in ids])
+        resp, _ = self.call(pb_batch([pb_event(f"{p}-warm")]))  # the producer is connected
+        self.assertEqual(resp.accepted, 1)
+        pid = it.broker_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            err = self.assert_rpc_error(self.call, grpc.StatusCode.UNAVAILABLE, batch)
+            took = time.monotonic() - t0
+            self.assertIn("delivery_pending", err.details())
+            self.assertGreater(took, 1.5, "answered before kafka.delivery_timeout")
+            self.assertLess(took, 6.0, "not answered at kafka.delivery_timeout")
+            # Still in flight: a retry now is not produced.
+            err = self.assert_rpc_error(self.call, grpc.StatusCode.UNAVAILABLE, batch)
+            self.assertIn("in_flight", err.details())
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                resp, _ = self.call(batch)
+                break
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
+                self.assertLess(time.monotonic(), deadline, e.details())
+                time.sleep(0.2)
+        self.assertEqual((resp.accepted, resp.duplicate), (0, len(ids)), resp)
+        it.wait_for_event_ids(ids, prefix=p, timeout=30)
+        time.sleep(1.0)
+        by_id = it.messages_by_event_id(prefix=p)
+        self.assertEqual({i: len(by_id.get(i, [])) for i in ids}, {i: 1 for i in ids})
 
 
 class GrpcHealthTest(GrpcBase):

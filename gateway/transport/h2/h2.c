@@ -1302,10 +1302,17 @@ static void complete(job_t *j) {
         sl_answer_build(req, &a);
         if (a.grpc_status != 0) {
             /* A whole-batch fault (or every event retryable): the call's status. */
-            const char *msg = req->fault != SL_FAULT_NONE
-                                  ? req->fault_err.message
-                                  : "no event was taken (every one is retryable); send the batch "
-                                    "again";
+            char every[160];
+            if (req->fault == SL_FAULT_NONE) {
+                /* The first event's code says why (delivery_pending, in_flight, queue_full...). */
+                const char *code = req->n_events > 0 && req->events[0].code != NULL
+                                       ? req->events[0].code
+                                       : "retryable";
+                snprintf(every, sizeof(every),
+                         "no event was taken (every one is retryable: %s); send the batch again",
+                         code);
+            }
+            const char *msg = req->fault != SL_FAULT_NONE ? req->fault_err.message : every;
             if (st->kind == K_STREAM && st->responded) {
                 set_grpc_message(st, msg);
                 st->grpc_status = a.grpc_status;

@@ -42,8 +42,8 @@ static const sl_cfg_key_t keys[] = {
      NULL, SL_CFG_RESTART,
      "Time a request waits for its events' acknowledgements. Events still in flight then are "
      "answered retryable (delivery_pending) and librdkafka keeps delivering them "
-     "(kafka.message_timeout); a retry of one meanwhile is answered in_flight, not produced "
-     "again, and duplicate once Kafka has it."},
+     "(kafka.message_timeout); with dedupe on, a retry of one meanwhile is answered in_flight, "
+     "not produced again, and duplicate once Kafka has it."},
     {"kafka.message_timeout", SL_CFG_DURATION, OFF(kafka.message_timeout_ms), "5m", 1000,
      (int64_t)3600000, NULL, SL_CFG_RESTART,
      "How long librdkafka keeps trying to deliver an event (message.timeout.ms); at least "

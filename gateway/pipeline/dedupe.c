@@ -213,8 +213,9 @@ static stripe_t *lock_stripe(sl_dedupe_t *d, const char *tenant, const char *id,
     return s;
 }
 
-sl_dedupe_state_t sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
-                                 int64_t now_ms, int64_t window_ms) {
+/* sl_dedupe_seen, and with claim an id found new is recorded in flight in the same step. */
+static sl_dedupe_state_t look_up(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                 int64_t now_ms, int64_t window_ms, bool claim) {
     if (window_ms <= 0) {
         return SL_DEDUPE_NEW;
     }
@@ -222,24 +223,21 @@ sl_dedupe_state_t sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char 
     uint64_t h[2];
     stripe_t *s = lock_stripe(d, tenant, id, id_len, now_ms, window_ms, h);
     sl_dedupe_state_t st = state_of(s, h, now_ms, window_ms);
-    pthread_mutex_unlock(&s->lock);
-    return st;
-}
-
-sl_dedupe_state_t sl_dedupe_claim(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
-                                  int64_t now_ms, int64_t window_ms) {
-    if (window_ms <= 0) {
-        return SL_DEDUPE_NEW;
-    }
-    atomic_store_explicit(&d->window_ms, window_ms, memory_order_relaxed);
-    uint64_t h[2];
-    stripe_t *s = lock_stripe(d, tenant, id, id_len, now_ms, window_ms, h);
-    sl_dedupe_state_t st = state_of(s, h, now_ms, window_ms);
-    if (st == SL_DEDUPE_NEW) {
+    if (claim && st == SL_DEDUPE_NEW) {
         insert(d, s, h, now_ms, LIVE_IN_FLIGHT);
     }
     pthread_mutex_unlock(&s->lock);
     return st;
+}
+
+sl_dedupe_state_t sl_dedupe_seen(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                 int64_t now_ms, int64_t window_ms) {
+    return look_up(d, tenant, id, id_len, now_ms, window_ms, false);
+}
+
+sl_dedupe_state_t sl_dedupe_claim(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,
+                                  int64_t now_ms, int64_t window_ms) {
+    return look_up(d, tenant, id, id_len, now_ms, window_ms, true);
 }
 
 void sl_dedupe_record(sl_dedupe_t *d, const char *tenant, const char *id, size_t id_len,

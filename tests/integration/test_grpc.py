@@ -151,6 +151,22 @@ class GrpcBase(it.SluiceTestCase):
         finally:
             c.close()
 
+    def stop_broker(self, prefix):
+        """SIGSTOPs the broker once a warm-up Publish shows the producer connected; its pid, for
+        the caller to SIGCONT."""
+        resp, _ = self.call(pb_batch([pb_event(f"{prefix}-warm")]))
+        self.assertEqual(resp.accepted, 1)
+        pid = it.broker_pid()
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    def assert_once_in_kafka(self, ids, prefix):
+        """Every one of ids in Kafka exactly once (a second later, for any late copy)."""
+        it.wait_for_event_ids(ids, prefix=prefix, timeout=30)
+        time.sleep(1.0)
+        by_id = it.messages_by_event_id(prefix=prefix)
+        self.assertEqual({i: len(by_id.get(i, [])) for i in ids}, {i: 1 for i in ids})
+
     def assert_absent(self, ids, prefix, wait=3.0):
         time.sleep(wait)
         by_id = it.messages_by_event_id(prefix=prefix)
@@ -425,10 +441,7 @@ class GrpcStallTest(GrpcBase):
         p = it.unique("gst")
         ids = [f"{p}-{i}" for i in range(4)]
         batch = pb_batch([pb_event(i) for i in ids])
-        resp, _ = self.call(pb_batch([pb_event(f"{p}-warm")]))  # the producer is connected
-        self.assertEqual(resp.accepted, 1)
-        pid = it.broker_pid()
-        os.kill(pid, signal.SIGSTOP)
+        pid = self.stop_broker(p)
         try:
             t0 = time.monotonic()
             self.assert_rpc_error(self.call, grpc.StatusCode.DEADLINE_EXCEEDED, batch,
@@ -457,11 +470,7 @@ class GrpcStallTest(GrpcBase):
         print(f"retry of the batch: accepted={resp.accepted} duplicate={resp.duplicate}",
               flush=True)
         self.assertEqual(resp.accepted + resp.duplicate, len(ids), resp)
-        by_id = it.wait_for_event_ids(ids, prefix=p, timeout=30)
-        time.sleep(1.0)
-        by_id = it.messages_by_event_id(prefix=p)
-        for eid in ids:
-            self.assertEqual(len(by_id.get(eid, [])), 1, eid)
+        self.assert_once_in_kafka(ids, p)
 
 
 class GrpcLateDeliveryTest(GrpcBase):
@@ -472,10 +481,7 @@ class GrpcLateDeliveryTest(GrpcBase):
         p = it.unique("glate")
         ids = [f"{p}-{i}" for i in range(3)]
         batch = pb_batch([pb_event(i) for i in ids])
-        resp, _ = self.call(pb_batch([pb_event(f"{p}-warm")]))  # the producer is connected
-        self.assertEqual(resp.accepted, 1)
-        pid = it.broker_pid()
-        os.kill(pid, signal.SIGSTOP)
+        pid = self.stop_broker(p)
         try:
             t0 = time.monotonic()
             err = self.assert_rpc_error(self.call, grpc.StatusCode.UNAVAILABLE, batch)
@@ -498,10 +504,7 @@ class GrpcLateDeliveryTest(GrpcBase):
                 self.assertLess(time.monotonic(), deadline, e.details())
                 time.sleep(0.2)
         self.assertEqual((resp.accepted, resp.duplicate), (0, len(ids)), resp)
-        it.wait_for_event_ids(ids, prefix=p, timeout=30)
-        time.sleep(1.0)
-        by_id = it.messages_by_event_id(prefix=p)
-        self.assertEqual({i: len(by_id.get(i, [])) for i in ids}, {i: 1 for i in ids})
+        self.assert_once_in_kafka(ids, p)
 
 
 class GrpcHealthTest(GrpcBase):

@@ -188,14 +188,8 @@ static const char *hdr(const msg_t *m, const char *name) {
  * how many were read. */
 static size_t consume(const char *topic, msg_t *out, size_t want, size_t enough, int timeout_ms,
                       int settle_ms) {
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", sl_sink_bootstrap(sink), errstr, sizeof(errstr));
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
-    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    cr_assert(consumer != NULL, "%s", errstr);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, topic, NULL);
-    cr_assert(eq(int, rd_kafka_consume_start(rkt, 0, RD_KAFKA_OFFSET_BEGINNING), 0));
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), topic);
+    rd_kafka_topic_t *rkt = reader.rkt;
     size_t got = 0;
     int64_t until = t_mono_ms() + (enough == 0 ? settle_ms : timeout_ms);
     while (got < want && t_mono_ms() < until) {
@@ -230,9 +224,7 @@ static size_t consume(const char *topic, msg_t *out, size_t want, size_t enough,
         }
         rd_kafka_message_destroy(m);
     }
-    rd_kafka_consume_stop(rkt, 0);
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(consumer);
+    t_reader_close(&reader);
     return got;
 }
 

@@ -176,14 +176,8 @@ Test(pipeline, batch_accepted_and_produced) {
     json_t *batch = json_loads(BATCH3, 0, NULL);
     json_t *events = json_object_get(batch, "events");
 
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", sl_sink_bootstrap(sink), errstr, sizeof(errstr));
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
-    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    cr_assert(consumer != NULL, "%s", errstr);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, cfg->topics.raw, NULL);
-    cr_assert(eq(int, rd_kafka_consume_start(rkt, 0, RD_KAFKA_OFFSET_BEGINNING), 0));
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), cfg->topics.raw);
+    rd_kafka_topic_t *rkt = reader.rkt;
     int got = 0;
     int64_t until = t_mono_ms() + 10000;
     while (got < 2 && t_mono_ms() < until) {
@@ -230,9 +224,7 @@ Test(pipeline, batch_accepted_and_produced) {
         got++;
     }
     cr_assert(eq(int, got, 2), "consumed %d messages", got);
-    rd_kafka_consume_stop(rkt, 0);
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(consumer);
+    t_reader_close(&reader);
     json_decref(batch);
     sl_request_free(req);
 }
@@ -366,14 +358,8 @@ Test(pipeline, brokers_down_is_503_kafka_unavailable) {
 
 /* Messages of the raw topic (partition 0) whose event_id header is id, read from the start. */
 static int count_in_raw(const char *id, int want, int timeout_ms) {
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", sl_sink_bootstrap(sink), errstr, sizeof(errstr));
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
-    rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    cr_assert(consumer != NULL, "%s", errstr);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, cfg->topics.raw, NULL);
-    cr_assert(eq(int, rd_kafka_consume_start(rkt, 0, RD_KAFKA_OFFSET_BEGINNING), 0));
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), cfg->topics.raw);
+    rd_kafka_topic_t *rkt = reader.rkt;
     int got = 0;
     int64_t until = t_mono_ms() + timeout_ms;
     while (got <= want && t_mono_ms() < until) {
@@ -388,9 +374,7 @@ static int count_in_raw(const char *id, int want, int timeout_ms) {
         }
         rd_kafka_message_destroy(m);
     }
-    rd_kafka_consume_stop(rkt, 0);
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_destroy(consumer);
+    t_reader_close(&reader);
     return got;
 }
 

@@ -153,3 +153,22 @@ bool t_sink_ready(void *sink) {
 bool t_sink_not_ready(void *sink) {
     return !sl_sink_ready(sink, NULL, 0);
 }
+
+t_reader_t t_reader_open(const char *bootstrap, const char *topic) {
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    t_reader_t r = {rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)), NULL};
+    cr_assert(r.rk != NULL, "%s", errstr);
+    r.rkt = rd_kafka_topic_new(r.rk, topic, NULL);
+    cr_assert(r.rkt != NULL && rd_kafka_consume_start(r.rkt, 0, RD_KAFKA_OFFSET_BEGINNING) == 0,
+              "cannot consume %s", topic);
+    return r;
+}
+
+void t_reader_close(t_reader_t *r) {
+    rd_kafka_consume_stop(r->rkt, 0);
+    rd_kafka_topic_destroy(r->rkt);
+    rd_kafka_destroy(r->rk);
+}

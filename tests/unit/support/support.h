@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "config/config.h"
 
 /* A NULL-terminated list of "key=value" strings for t_config. */
@@ -43,6 +45,15 @@ int64_t t_mono_ms(void);
 void t_sleep_ms(int ms);
 /* Polls pred(arg) every 10 ms until it is true or timeout_ms passed; returns its last value. */
 bool t_wait_until(bool (*pred)(void *), void *arg, int timeout_ms);
+/* A consumer of partition 0 of topic, from its beginning, on the brokers of bootstrap: read with
+ * rd_kafka_consume(r.rkt, 0, ...), close with t_reader_close. */
+typedef struct {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+} t_reader_t;
+t_reader_t t_reader_open(const char *bootstrap, const char *topic);
+void t_reader_close(t_reader_t *r);
+
 /* Predicates for t_wait_until; arg is the sl_sink_t. */
 bool t_sink_ready(void *sink);
 bool t_sink_not_ready(void *sink);

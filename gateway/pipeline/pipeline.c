@@ -671,11 +671,25 @@ static void answer(sl_request_t *req) {
     req->on_complete(req, req->ctx);
 }
 
-/* Whether this call is the one that answers req; sets req->answered. */
-static bool take_answer(sl_request_t *req) {
+/* Whether this call is the one that answers req; sets req->answered. early: kafka.delivery_timeout
+ * passed first, and the events still in flight are answered retryable delivery_pending (they
+ * stay in flight, kafka.message_timeout; their dedupe claims make a client's retry wait for them
+ * instead of producing a second copy). */
+static bool take_answer(sl_request_t *req, bool early) {
     pthread_mutex_lock(&req->lock);
     bool first = !req->answered;
     req->answered = true;
+    for (size_t i = 0; early && first && i < req->n_events; i++) {
+        sl_event_t *ev = &req->events[i];
+        if (ev->outcome == SL_OUT_PENDING) {
+            ev->outcome = SL_OUT_RETRYABLE;
+            ev->code = "delivery_pending";
+            ev->message = "Kafka has not acknowledged the event within kafka.delivery_timeout "
+                          "and it is still being delivered; send it again after Retry-After "
+                          "(answered in_flight while this copy is under way, duplicate once "
+                          "Kafka has it)";
+        }
+    }
     pthread_mutex_unlock(&req->lock);
     return first;
 }
@@ -690,7 +704,7 @@ static void unwatch_locked(sl_pipeline_t *pl, sl_request_t *req) {
         req->watch_next->watch_prev = req->watch_prev;
     }
     req->watch_prev = req->watch_next = NULL;
-    req->watched = false;
+    atomic_store_explicit(&req->watched, false, memory_order_release);
 }
 
 /* Drops one hold on req's pending count; the last one answers req unless the watch thread did,
@@ -700,9 +714,10 @@ static void release(sl_request_t *req) {
         return;
     }
     sl_pipeline_t *pl = req->pipeline;
-    if (pl != NULL) {
+    if (atomic_load_explicit(&req->watched, memory_order_acquire)) {
+        /* (A request never watched takes no lock: an empty or refused batch.) */
         pthread_mutex_lock(&pl->watch_lock);
-        if (req->watched) {
+        if (atomic_load_explicit(&req->watched, memory_order_relaxed)) {
             unwatch_locked(pl, req);
         }
         pthread_mutex_unlock(&pl->watch_lock);
@@ -712,36 +727,10 @@ static void release(sl_request_t *req) {
         sl_metrics_inflight_bytes(held);
         req->admitted = 0;
     }
-    if (take_answer(req)) {
+    if (take_answer(req, false)) {
         answer(req);
     }
     sl_request_free(req); /* the pipeline's reference */
-}
-
-/* kafka.delivery_timeout passed with events of req still in flight: they are answered
- * retryable now and stay in flight (kafka.message_timeout); their claims in the dedupe table
- * make a client's retry wait for them instead of producing a second copy. */
-static void answer_pending(sl_request_t *req) {
-    pthread_mutex_lock(&req->lock);
-    bool first = !req->answered;
-    req->answered = true;
-    if (first) {
-        for (size_t i = 0; i < req->n_events; i++) {
-            sl_event_t *ev = &req->events[i];
-            if (ev->outcome == SL_OUT_PENDING) {
-                ev->outcome = SL_OUT_RETRYABLE;
-                ev->code = "delivery_pending";
-                ev->message = "Kafka has not acknowledged the event within "
-                              "kafka.delivery_timeout and it is still being delivered; send it "
-                              "again after Retry-After (answered in_flight while this copy is "
-                              "under way, duplicate once Kafka has it)";
-            }
-        }
-    }
-    pthread_mutex_unlock(&req->lock);
-    if (first) {
-        answer(req);
-    }
 }
 
 /* The watch thread: every WATCH_TICK_MS, answers the requests whose answer_by_ms has passed. */
@@ -775,7 +764,9 @@ static void *watch_main(void *arg) {
             sl_request_t *r = due;
             due = r->watch_next;
             r->watch_next = NULL;
-            answer_pending(r);
+            if (take_answer(r, true)) {
+                answer(r);
+            }
             sl_request_free(r);
         }
         pthread_mutex_lock(&pl->watch_lock);
@@ -796,7 +787,7 @@ static void watch(sl_request_t *req) {
         pl->watching->watch_prev = req;
     }
     pl->watching = req;
-    req->watched = true;
+    atomic_store_explicit(&req->watched, true, memory_order_release);
     pthread_mutex_unlock(&pl->watch_lock);
 }
 

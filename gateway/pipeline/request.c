@@ -29,6 +29,7 @@ sl_request_t *sl_request_new(struct sl_pipeline *pipeline) {
     req->start_ns = sl_time_mono_ns();
     atomic_init(&req->pending, 1);
     atomic_init(&req->refs, 1);
+    atomic_init(&req->watched, false);
     pthread_mutex_init(&req->lock, NULL);
     return req;
 }

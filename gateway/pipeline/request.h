@@ -140,7 +140,7 @@ struct sl_request {
     atomic_int refs;
     /* The pipeline's watch list of requests with events in flight (pipeline.c). */
     int64_t answer_by_ms; /* sl_time_mono_ns milliseconds */
-    bool watched;
+    atomic_bool watched;  /* on the list; changed under the pipeline's watch lock */
     sl_request_t *watch_prev, *watch_next;
 };
 

@@ -938,15 +938,13 @@ static void arm(conn_t *c, uint32_t events) {
 
 /* Socket reads and writes, through TLS when the connection has it: > 0 bytes, 0 end of
  * stream, -1 would block (*want_write: TLS needs the socket writable first), -2 error. */
-static ssize_t io_read(conn_t *c, void *buf, size_t n, bool *want_write) {
-    if (c->ssl == NULL) {
-        ssize_t r;
-        do {
-            r = recv(c->fd, buf, n, 0);
-        } while (r < 0 && errno == EINTR);
-        return r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
-    }
-    int r = SSL_read(c->ssl, buf, (int)n);
+/* A recv/send result in those terms. */
+static ssize_t sock_result(ssize_t r) {
+    return r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+}
+
+/* An SSL_read/SSL_write result in those terms. */
+static ssize_t ssl_result(conn_t *c, int r, bool *want_write) {
     if (r > 0) {
         return r;
     }
@@ -957,20 +955,28 @@ static ssize_t io_read(conn_t *c, void *buf, size_t n, bool *want_write) {
                                                                  : -2;
 }
 
+static ssize_t io_read(conn_t *c, void *buf, size_t n, bool *want_write) {
+    if (c->ssl != NULL) {
+        return ssl_result(c, SSL_read(c->ssl, buf, (int)n), want_write);
+    }
+    ssize_t r;
+    do {
+        r = recv(c->fd, buf, n, 0);
+    } while (r < 0 && errno == EINTR);
+    return sock_result(r);
+}
+
 static ssize_t io_write(conn_t *c, const void *buf, size_t n) {
-    if (c->ssl == NULL) {
-        ssize_t r;
-        do {
-            r = send(c->fd, buf, n, MSG_NOSIGNAL);
-        } while (r < 0 && errno == EINTR);
-        return r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    if (c->ssl != NULL) {
+        bool want_write = false;
+        ssize_t r = ssl_result(c, SSL_write(c->ssl, buf, (int)n), &want_write);
+        return r == 0 ? -2 : r; /* no "end of stream" for a write */
     }
-    int r = SSL_write(c->ssl, buf, (int)n);
-    if (r > 0) {
-        return r;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : -2;
+    ssize_t r;
+    do {
+        r = send(c->fd, buf, n, MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    return sock_result(r);
 }
 
 /* Gathers what nghttp2 has (up to 64 KiB at a time, so a response's frames leave in one send)

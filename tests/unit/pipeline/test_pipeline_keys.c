@@ -18,6 +18,7 @@
 #include "pipeline/pipeline.h"
 #include "sink/embedded.h"
 #include "sink/sink.h"
+#include "stack.h"
 #include "support.h"
 #include "transport/status_map.h"
 
@@ -25,13 +26,9 @@
 #define PRODUCE_API 0
 #define BROKER 1
 
-static sl_config_t *cfg;
-static sl_sink_t *sink;
-static sl_pipeline_t *pl;
-static rd_kafka_mock_cluster_t *mc;
-static char *token;
+static t_stack_t stack; /* stack.cfg, stack.sink, stack.pl (the pipeline), stack.mc (the mock
+                           cluster), stack.token */
 
-/* Publishes the base configuration plus extra, and starts sink and pipeline. */
 static void start(const char *const *extra) {
     const char *sets[32] = {
         "auth.secret=" SECRET,         "kafka.delivery_timeout=10s", "kafka.health_interval=100ms",
@@ -41,27 +38,11 @@ static void start(const char *const *extra) {
         sets[n++] = extra[i];
     }
     sets[n] = NULL;
-    cfg = t_publish(sets);
-    sl_error_t err = {0};
-    cr_assert(eq(int, sl_sink_new(cfg, sl_pipeline_on_delivery, &sink, &err), SL_OK), "%s",
-              err.message);
-    mc = sl_embedded_cluster(sl_sink_embedded(sink));
-    pl = sl_pipeline_new(sink);
-    token =
-        sl_auth_mint(cfg, &(sl_mint_t){.tenant = "acme", .subject = "tester", .ttl_s = 600}, &err);
-    cr_assert(token != NULL, "%s", err.message);
-    cr_assert(t_wait_until(t_sink_ready, sink, 10000), "the embedded sink is not ready");
+    t_stack_open(&stack, sets);
 }
 
 static void teardown(void) {
-    free(token);
-    if (sink != NULL) {
-        sl_sink_destroy(sink);
-    }
-    sl_pipeline_free(pl);
-    if (cfg != NULL) {
-        t_unpublish(cfg);
-    }
+    t_stack_close(&stack);
 }
 
 TestSuite(pipeline_keys, .fini = teardown, .timeout = 60);
@@ -91,7 +72,7 @@ static void submit(const char *body, const char *bearer, done_t *d) {
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     d->calls = 0;
-    sl_request_t *req = sl_request_new(pl);
+    sl_request_t *req = sl_request_new(stack.pl);
     cr_assert(req != NULL);
     req->media_type = "application/json";
     req->body = body;
@@ -131,7 +112,7 @@ static sl_request_t *run_as(const char *body, const char *bearer, done_t *d) {
 }
 
 static sl_request_t *run(const char *body, done_t *d) {
-    return run_as(body, token, d);
+    return run_as(body, stack.token, d);
 }
 
 static const char *key_of(sl_request_t *req, size_t i) {
@@ -188,7 +169,7 @@ static const char *hdr(const msg_t *m, const char *name) {
  * how many were read. */
 static size_t consume(const char *topic, msg_t *out, size_t want, size_t enough, int timeout_ms,
                       int settle_ms) {
-    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), topic);
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(stack.sink), topic);
     rd_kafka_topic_t *rkt = reader.rkt;
     size_t got = 0;
     int64_t until = t_mono_ms() + (enough == 0 ? settle_ms : timeout_ms);
@@ -292,7 +273,7 @@ Test(pipeline_keys, keys_types_override_keys_by_cart) {
         cr_assert(eq(int, req->events[i].key_random, random_key[i]), "event %zu", i);
     }
     msg_t m[7];
-    consume_exactly(cfg->topics.raw, m, 7);
+    consume_exactly(stack.cfg->topics.raw, m, 7);
     for (size_t i = 0; i < 7; i++) {
         cr_assert(m[i].key != NULL);
         cr_assert(eq(str, m[i].key, (char *)want[i]), "message %zu", i);
@@ -323,7 +304,7 @@ Test(pipeline_keys, stage_template_without_tenant_and_the_empty_template) {
     cr_assert(req->events[1].key == NULL, "the empty template: no key");
     cr_assert(not(req->events[1].key_random));
     msg_t m[2];
-    consume_exactly(cfg->topics.raw, m, 2);
+    consume_exactly(stack.cfg->topics.raw, m, 2);
     cr_assert(eq(str, m[0].key, "user/a1"));
     cr_assert(m[1].key == NULL, "produced with a NULL key");
     cr_assert(hdr(&m[1], "key_source") == NULL);
@@ -366,11 +347,11 @@ Test(pipeline_keys, keys_missing_reject_is_invalid_key_missing) {
     json_decref(j);
 
     msg_t m[2];
-    consume_exactly(cfg->topics.raw, m, 1);
+    consume_exactly(stack.cfg->topics.raw, m, 1);
     cr_assert(eq(str, (char *)hdr(&m[0], "event_id"), "e0"));
     msg_free(&m[0]);
     /* Rejected for their key: dead letters like any invalid event. */
-    consume_exactly(cfg->topics.dead_letter, m, 2);
+    consume_exactly(stack.cfg->topics.dead_letter, m, 2);
     for (size_t i = 0; i < 2; i++) {
         cr_assert(eq(str, (char *)hdr(&m[i], "dead_letter_code"), "key_missing"));
         msg_free(&m[i]);
@@ -431,7 +412,7 @@ Test(pipeline_keys, listed_hot_key_spread_over_sub_keys_by_event_id) {
     cr_assert(req->events[N_HOT].original_key == NULL);
 
     msg_t m[N_HOT + 1];
-    consume_exactly(cfg->topics.raw, m, N_HOT + 1);
+    consume_exactly(stack.cfg->topics.raw, m, N_HOT + 1);
     for (int i = 0; i < N_HOT; i++) {
         cr_assert(eq(str, m[i].key, first_keys[i]));
         cr_assert(eq(str, (char *)hdr(&m[i], "original_key"), "acme:hot"));
@@ -496,7 +477,7 @@ Test(pipeline_keys, detected_hot_key_spread_after_the_rate) {
     cr_assert(req->events[0].original_key != NULL);
     cr_assert(req->events[1].original_key != NULL);
     msg_t m[24];
-    consume_exactly(cfg->topics.raw, m, 24);
+    consume_exactly(stack.cfg->topics.raw, m, 24);
     size_t spread_msgs = 0;
     for (size_t i = 0; i < 24; i++) {
         const char *ok = hdr(&m[i], "original_key");
@@ -516,7 +497,7 @@ Test(pipeline_keys, detected_hot_key_spread_after_the_rate) {
 
 Test(pipeline_keys, tenant_topic_templates) {
     start(T_SETS("topics.raw={tenant}.{stage}", "topics.dead_letter={tenant}.dlq"));
-    cr_assert(eq(str, cfg->topics.raw, "{tenant}.raw"));
+    cr_assert(eq(str, stack.cfg->topics.raw, "{tenant}.raw"));
     const char *body = "{\"batch_id\":\"b-t\",\"events\":["
                        "{\"event_id\":\"e0\",\"type\":\"page_view\",\"occurred_at\":1,"
                        "\"user_id\":\"u1\"},"
@@ -538,8 +519,8 @@ Test(pipeline_keys, tenant_topic_templates) {
 
     /* A tenant that cannot be part of a topic name: the event is invalid, not produced. */
     sl_error_t err = {0};
-    char *odd =
-        sl_auth_mint(cfg, &(sl_mint_t){.tenant = "ac/me", .subject = "tester", .ttl_s = 600}, &err);
+    char *odd = sl_auth_mint(
+        stack.cfg, &(sl_mint_t){.tenant = "ac/me", .subject = "tester", .ttl_s = 600}, &err);
     cr_assert(odd != NULL, "%s", err.message);
     req = run_as(body, odd, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_INVALID));
@@ -558,7 +539,7 @@ Test(pipeline_keys, tenant_topic_templates) {
 
 Test(pipeline_keys, invalid_event_goes_to_the_dead_letter_topic) {
     start(NULL);
-    cr_assert(eq(str, cfg->topics.dead_letter, "sluice.dead-letter"), "on by default");
+    cr_assert(eq(str, stack.cfg->topics.dead_letter, "sluice.dead-letter"), "on by default");
     done_t d;
     sl_request_t *req = run(DL_BATCH, &d);
     cr_assert(eq(int, (int)req->events[1].outcome, SL_OUT_INVALID));
@@ -570,7 +551,7 @@ Test(pipeline_keys, invalid_event_goes_to_the_dead_letter_topic) {
     json_decref(j);
 
     msg_t m[2];
-    consume_exactly(cfg->topics.dead_letter, m, 1);
+    consume_exactly(stack.cfg->topics.dead_letter, m, 1);
     cr_assert(eq(str, m[0].key, "acme"), "keyed by tenant");
     /* No policy: the event exactly as it came. */
     cr_assert(eq(str, m[0].value,
@@ -591,7 +572,7 @@ Test(pipeline_keys, invalid_event_goes_to_the_dead_letter_topic) {
     cr_assert(eq(i64, m[0].ts, req->received_at_ms));
     msg_free(&m[0]);
     /* Only the valid ones in the stage topic. */
-    consume_exactly(cfg->topics.raw, m, 2);
+    consume_exactly(stack.cfg->topics.raw, m, 2);
     cr_assert(eq(str, (char *)hdr(&m[0], "event_id"), "e0"));
     cr_assert(eq(str, (char *)hdr(&m[1], "event_id"), "e2"));
     msg_free(&m[0]);
@@ -611,7 +592,7 @@ Test(pipeline_keys, empty_dead_letter_topic_only_answers) {
     sl_request_t *req = run(DL_BATCH, &d);
     cr_assert(eq(int, (int)req->events[1].outcome, SL_OUT_INVALID));
     msg_t m[2];
-    consume_exactly(cfg->topics.raw, m, 2);
+    consume_exactly(stack.cfg->topics.raw, m, 2);
     msg_free(&m[0]);
     msg_free(&m[1]);
     t_sleep_ms(500);
@@ -642,19 +623,19 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
     start(T_SETS("limits.inflight_bytes=64KiB"));
     char why[512];
     /* Nothing in flight: any size is taken (limits.max_body_bytes bounds it). */
-    cr_assert(sl_pipeline_admits(pl, cfg, 10 << 20, why, sizeof(why)));
+    cr_assert(sl_pipeline_admits(stack.pl, stack.cfg, 10 << 20, why, sizeof(why)));
 
     /* The first Produce answered after 2 s: request A stays in flight that long. */
-    rd_kafka_mock_broker_push_request_error_rtts(mc, BROKER, PRODUCE_API, 1,
+    rd_kafka_mock_broker_push_request_error_rtts(stack.mc, BROKER, PRODUCE_API, 1,
                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 2000);
     char *a_body = sized_batch("a", 40000);
     char *b_body = sized_batch("b", 30000);
     done_t da;
-    submit(a_body, token, &da);
+    submit(a_body, stack.token, &da);
     cr_assert(not(done_yet(&da)), "A must still be waiting for Kafka");
 
     /* B would take the bytes held over 64 KiB: refused before decoding, 503 overloaded. */
-    cr_assert(not(sl_pipeline_admits(pl, cfg, 30000, why, sizeof(why))),
+    cr_assert(not(sl_pipeline_admits(stack.pl, stack.cfg, 30000, why, sizeof(why))),
               "the transport's check from Content-Length");
     cr_assert(strstr(why, "limits.inflight_bytes") != NULL, "%s", why);
     done_t db;
@@ -681,7 +662,7 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
     cr_assert(eq(int, (int)a->events[0].outcome, SL_OUT_ACCEPTED));
     sl_request_free(a);
     cr_assert(metrics_have("sluice_inflight_bytes 0\n"));
-    cr_assert(sl_pipeline_admits(pl, cfg, 30000, why, sizeof(why)));
+    cr_assert(sl_pipeline_admits(stack.pl, stack.cfg, 30000, why, sizeof(why)));
 
     /* The same request as B now passes. */
     done_t dc;
@@ -690,7 +671,7 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
     cr_assert(eq(int, (int)c->events[0].outcome, SL_OUT_ACCEPTED));
     sl_request_free(c);
     msg_t m[2];
-    consume_exactly(cfg->topics.raw, m, 2);
+    consume_exactly(stack.cfg->topics.raw, m, 2);
     cr_assert(eq(str, (char *)hdr(&m[0], "event_id"), "a"));
     cr_assert(eq(str, (char *)hdr(&m[1], "event_id"), "b"));
     msg_free(&m[0]);
@@ -704,12 +685,12 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
  * the limit must see the number that refuses requests. */
 Test(pipeline_keys, inflight_gauge_is_what_the_budget_counts) {
     start(T_SETS("limits.inflight_bytes=64KiB"));
-    rd_kafka_mock_broker_push_request_error_rtts(mc, BROKER, PRODUCE_API, 1,
+    rd_kafka_mock_broker_push_request_error_rtts(stack.mc, BROKER, PRODUCE_API, 1,
                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 2000);
     char *a_body = sized_batch("a", 20000);
     char *b_body = sized_batch("b", 60000);
     done_t da;
-    submit(a_body, token, &da);
+    submit(a_body, stack.token, &da);
     done_t db;
     sl_request_t *b = run(b_body, &db);
     cr_assert(eq(str, (char *)b->fault_err.code, "overloaded"));
@@ -770,7 +751,7 @@ static void check_timestamps(bool event_time) {
         cr_assert(eq(int, (int)req->events[i].outcome, SL_OUT_ACCEPTED), "event %zu", i);
     }
     msg_t m[3];
-    consume_exactly(cfg->topics.raw, m, 3);
+    consume_exactly(stack.cfg->topics.raw, m, 3);
     /* In the past: an occurred_at ahead of the receive time gives the receive time (brokers
      * refuse timestamps ahead of their clock; test_keys.py checks that on a real one). */
     static const int64_t occurred[] = {INT64_C(1795687199500), INT64_C(1795687200000), 0};

@@ -15,43 +15,26 @@
 #include "pipeline/pipeline.h"
 #include "sink/embedded.h"
 #include "sink/sink.h"
+#include "stack.h"
 #include "support.h"
 #include "transport/status_map.h"
 
 #define SECRET "pipeline-secret-pipeline-secret-pipeline"
 #define PRODUCE_API 0
 
-static sl_config_t *cfg;
-static sl_sink_t *sink;
-static sl_pipeline_t *pl;
-static rd_kafka_mock_cluster_t *mc;
-static char *token;
+static t_stack_t stack; /* stack.cfg, stack.sink, stack.pl (the pipeline), stack.mc (the mock
+                           cluster), stack.token */
 
 static void setup(void) {
-    cfg = t_publish(T_SETS("auth.secret=" SECRET, "kafka.delivery_timeout=2s",
-                           "kafka.health_interval=100ms", "kafka.embedded_partitions=1",
-                           "kafka.linger=0ms", "log.level=error",
-                           /* BATCH3's sent_at is a fixed time: no skew correction here */
-                           "clock.max_skew=0"));
-    sl_error_t err = {0};
-    cr_assert(eq(int, sl_sink_new(cfg, sl_pipeline_on_delivery, &sink, &err), SL_OK), "%s",
-              err.message);
-    mc = sl_embedded_cluster(sl_sink_embedded(sink));
-    pl = sl_pipeline_new(sink);
-    cr_assert(sl_pipeline_sink(pl) == sink);
-    token =
-        sl_auth_mint(cfg, &(sl_mint_t){.tenant = "acme", .subject = "tester", .ttl_s = 600}, &err);
-    cr_assert(token != NULL, "%s", err.message);
-    cr_assert(t_wait_until(t_sink_ready, sink, 10000), "the embedded sink is not ready");
+    t_stack_open(&stack, T_SETS("auth.secret=" SECRET, "kafka.delivery_timeout=2s",
+                                "kafka.health_interval=100ms", "kafka.embedded_partitions=1",
+                                "kafka.linger=0ms", "log.level=error",
+                                /* BATCH3's sent_at is a fixed time: no skew correction here */
+                                "clock.max_skew=0"));
 }
 
 static void teardown(void) {
-    free(token);
-    if (sink != NULL) {
-        sl_sink_destroy(sink);
-    }
-    sl_pipeline_free(pl);
-    t_unpublish(cfg);
+    t_stack_close(&stack);
 }
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 40);
@@ -83,7 +66,7 @@ static sl_request_t *run(const char *body, const char *bearer, done_t *d) {
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     d->calls = 0;
-    sl_request_t *req = sl_request_new(pl);
+    sl_request_t *req = sl_request_new(stack.pl);
     cr_assert(req != NULL);
     req->media_type = "application/json";
     req->body = body;
@@ -138,7 +121,7 @@ static const char *header(rd_kafka_headers_t *h, const char *name) {
 
 Test(pipeline, batch_accepted_and_produced) {
     done_t d;
-    sl_request_t *req = run(BATCH3, token, &d);
+    sl_request_t *req = run(BATCH3, stack.token, &d);
     cr_assert(eq(sz, d.pending_at_complete, 0), "on_complete ran before every delivery report");
     cr_assert(eq(int, (int)req->fault, SL_FAULT_NONE), "%s: %s", req->fault_err.code,
               req->fault_err.message);
@@ -176,7 +159,7 @@ Test(pipeline, batch_accepted_and_produced) {
     json_t *batch = json_loads(BATCH3, 0, NULL);
     json_t *events = json_object_get(batch, "events");
 
-    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), cfg->topics.raw);
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(stack.sink), stack.cfg->topics.raw);
     rd_kafka_topic_t *rkt = reader.rkt;
     int got = 0;
     int64_t until = t_mono_ms() + 10000;
@@ -232,7 +215,7 @@ Test(pipeline, batch_accepted_and_produced) {
 Test(pipeline, event_without_any_id_gets_a_random_key) {
     const char *body = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"t\",\"occurred_at\":0}]}";
     done_t d;
-    sl_request_t *req = run(body, token, &d);
+    sl_request_t *req = run(body, stack.token, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_ACCEPTED));
     /* keys.missing=random: drawn from the event_id, flagged for the key_source header. */
     cr_assert(req->events[0].key_random);
@@ -254,7 +237,7 @@ Test(pipeline, missing_token_completes_on_the_caller_thread) {
 }
 
 Test(pipeline, bad_token) {
-    char *bad = strdup(token);
+    char *bad = strdup(stack.token);
     char *sig = strrchr(bad, '.') + 1;
     sig[1] = sig[1] == 'A' ? 'B' : 'A';
     done_t d;
@@ -268,7 +251,7 @@ Test(pipeline, bad_token) {
 Test(pipeline, all_invalid_never_reaches_kafka) {
     const char *body = "{\"events\":[{\"event_id\":\"e1\"},{\"type\":\"t\"}]}";
     done_t d;
-    sl_request_t *req = run(body, token, &d);
+    sl_request_t *req = run(body, stack.token, &d);
     cr_assert(pthread_equal(d.thread, pthread_self()), "nothing was handed to Kafka");
     sl_answer_t a;
     sl_answer_build(req, &a);
@@ -281,7 +264,7 @@ static void push_persistent_produce_errors(void) {
     for (size_t i = 0; i < 300; i++) {
         errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
     }
-    rd_kafka_mock_push_request_errors_array(mc, PRODUCE_API, 300, errs);
+    rd_kafka_mock_push_request_errors_array(stack.mc, PRODUCE_API, 300, errs);
 }
 
 Test(pipeline, persistent_produce_errors_all_retryable_is_503) {
@@ -289,7 +272,7 @@ Test(pipeline, persistent_produce_errors_all_retryable_is_503) {
     const char *body = "{\"events\":[{\"event_id\":\"e1\",\"type\":\"t\",\"occurred_at\":0},"
                        "{\"event_id\":\"e2\",\"type\":\"t\",\"occurred_at\":0}]}";
     done_t d;
-    sl_request_t *req = run(body, token, &d);
+    sl_request_t *req = run(body, stack.token, &d);
     cr_assert(eq(int, (int)req->fault, SL_FAULT_NONE));
     cr_assert(eq(sz, d.pending_at_complete, 0));
     for (int i = 0; i < 2; i++) {
@@ -311,7 +294,7 @@ Test(pipeline, persistent_produce_errors_all_retryable_is_503) {
 Test(pipeline, persistent_produce_errors_with_invalid_is_207) {
     push_persistent_produce_errors();
     done_t d;
-    sl_request_t *req = run(BATCH3, token, &d);
+    sl_request_t *req = run(BATCH3, stack.token, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_RETRYABLE));
     cr_assert(eq(int, (int)req->events[1].outcome, SL_OUT_INVALID));
     cr_assert(eq(int, (int)req->events[2].outcome, SL_OUT_RETRYABLE));
@@ -328,10 +311,10 @@ Test(pipeline, persistent_produce_errors_with_invalid_is_207) {
 }
 
 Test(pipeline, draining_refuses_new_batches) {
-    sl_pipeline_set_draining(pl);
-    cr_assert(sl_pipeline_draining(pl));
+    sl_pipeline_set_draining(stack.pl);
+    cr_assert(sl_pipeline_draining(stack.pl));
     done_t d;
-    sl_request_t *req = run(BATCH3, token, &d);
+    sl_request_t *req = run(BATCH3, stack.token, &d);
     cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAVAILABLE));
     cr_assert(eq(str, (char *)req->fault_err.code, "shutting_down"));
     sl_answer_t a;
@@ -342,10 +325,10 @@ Test(pipeline, draining_refuses_new_batches) {
 }
 
 Test(pipeline, brokers_down_is_503_kafka_unavailable) {
-    rd_kafka_mock_broker_set_down(mc, 1);
-    cr_assert(t_wait_until(t_sink_not_ready, sink, 10000));
+    rd_kafka_mock_broker_set_down(stack.mc, 1);
+    cr_assert(t_wait_until(t_sink_not_ready, stack.sink, 10000));
     done_t d;
-    sl_request_t *req = run(BATCH3, token, &d);
+    sl_request_t *req = run(BATCH3, stack.token, &d);
     cr_assert(eq(int, (int)req->fault, SL_FAULT_UNAVAILABLE));
     cr_assert(eq(str, (char *)req->fault_err.code, "kafka_unavailable"));
     sl_answer_t a;
@@ -353,12 +336,12 @@ Test(pipeline, brokers_down_is_503_kafka_unavailable) {
     cr_assert(eq(int, a.http_status, 503));
     cr_assert(a.retry_after);
     sl_request_free(req);
-    rd_kafka_mock_broker_set_up(mc, 1);
+    rd_kafka_mock_broker_set_up(stack.mc, 1);
 }
 
 /* Messages of the raw topic (partition 0) whose event_id header is id, read from the start. */
 static int count_in_raw(const char *id, int want, int timeout_ms) {
-    t_reader_t reader = t_reader_open(sl_sink_bootstrap(sink), cfg->topics.raw);
+    t_reader_t reader = t_reader_open(sl_sink_bootstrap(stack.sink), stack.cfg->topics.raw);
     rd_kafka_topic_t *rkt = reader.rkt;
     int got = 0;
     int64_t until = t_mono_ms() + timeout_ms;
@@ -389,12 +372,12 @@ static bool late_delivered(void *arg) {
  * holds the event once. */
 Test(pipeline, answered_at_the_delivery_timeout_while_still_in_flight) {
     const char *body = "{\"events\":[{\"event_id\":\"late-1\",\"type\":\"t\",\"occurred_at\":0}]}";
-    rd_kafka_mock_broker_push_request_error_rtts(mc, 1, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
-                                                 5000);
+    rd_kafka_mock_broker_push_request_error_rtts(stack.mc, 1, PRODUCE_API, 1,
+                                                 RD_KAFKA_RESP_ERR_NO_ERROR, 5000);
     uint64_t late_before = sl_metrics_late_delivery_value(true);
     int64_t t0 = t_mono_ms();
     done_t d;
-    sl_request_t *req = run(body, token, &d);
+    sl_request_t *req = run(body, stack.token, &d);
     int64_t took = t_mono_ms() - t0;
     cr_assert(took >= 1900 && took < 4500, "answered after %lld ms, not at the 2 s deadline",
               (long long)took);
@@ -406,13 +389,13 @@ Test(pipeline, answered_at_the_delivery_timeout_while_still_in_flight) {
     cr_assert(a.retry_after);
     sl_request_free(req); /* the transport's reference: the pipeline keeps its own */
 
-    req = run(body, token, &d);
+    req = run(body, stack.token, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_RETRYABLE));
     cr_assert(eq(str, (char *)req->events[0].code, "in_flight"));
     sl_request_free(req);
 
     cr_assert(t_wait_until(late_delivered, &late_before, 15000), "no late acknowledgement");
-    req = run(body, token, &d);
+    req = run(body, stack.token, &d);
     cr_assert(eq(int, (int)req->events[0].outcome, SL_OUT_DUPLICATE));
     sl_request_free(req);
     cr_assert(eq(int, count_in_raw("late-1", 1, 3000), 1), "Kafka must hold late-1 once");

@@ -6,7 +6,6 @@ packages it depends on; scripts/deps.sh --test installs them).
   RawConn    a connection that writes hand-made frames (hyperframe) and reads what the server
              answers frame by frame: for the attack tests, which send what h2 would refuse to.
   grpc_*     the gRPC length-prefixed message framing.
-  rss_kib    VmRSS of a process, from /proc/PID/status.
 """
 
 import gzip
@@ -32,14 +31,6 @@ REFUSED_STREAM = 0x7
 CANCEL = 0x8
 COMPRESSION_ERROR = 0x9
 ENHANCE_YOUR_CALM = 0xb
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS line")
 
 
 def grpc_frame(msg, compressed=False):

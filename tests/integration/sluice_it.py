@@ -240,6 +240,47 @@ def kafka_running():
     return p.returncode == 0
 
 
+def rss_kib(pid):
+    """VmRSS of process pid in KiB, from /proc/PID/status (OSError once it is gone)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise OSError(f"no VmRSS line for {pid}: the process has exited")
+
+
+def apply_results(led, ids, r, sent_at):
+    """The client contract for an answer r (200, 207 or 503) listing per-event results, applied
+    to the events ids it was for: events not listed were accepted, `duplicate` ones accepted
+    before, `retryable` ones (not in a 200) are to be resent. Records in led (accepted, duplicate,
+    history, unexpected) what each event got; returns (a tally key naming the answer, the ids to
+    resend). Anything outside the contract goes to led.unexpected and is not resent."""
+    j = r.json if isinstance(r.json, dict) else {}
+    results = j.get("results")
+    listed = {x.get("event_id"): x for x in results}
+    codes = sorted({f"{x.get('status')}:{x.get('code')}" for x in results})
+    accepted = [i for i in ids if i not in listed]
+    if len(accepted) != j.get("accepted") or len(listed) != len(results):
+        led.unexpected.append(f"counts do not add up for {len(ids)} events: {r!r}")
+    if r.status == 503 and accepted:
+        led.unexpected.append(f"a 503 accepted {len(accepted)} events: {r!r}")
+    resend = []
+    for i in ids:
+        x = listed.get(i)
+        led.history.setdefault(i, []).append(
+            (sent_at, f"{r.status} {x['status']}:{x.get('code')}" if x else
+             f"{r.status} accepted"))
+        if x is None:
+            led.accepted[i] = led.accepted.get(i, 0) + 1
+        elif x.get("status") == "duplicate":
+            led.duplicate.add(i)
+        elif x.get("status") == "retryable" and r.status != 200:
+            resend.append(i)
+        else:
+            led.unexpected.append(f"event {i}: {x} in {r.status}")
+    return f"{r.status} {','.join(codes)}".strip(), resend
+
+
 def broker_pid(must=True):
     """The pid of the fixture broker's JVM (kafka.sh status), for SIGSTOP/SIGCONT/SIGKILL; None
     when it is not running (or an AssertionError when must)."""

@@ -42,14 +42,6 @@ def body_of(prefix, n=EVENTS_PER_BODY):
     return json.dumps(it.batch(events)).encode()
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS line")
-
-
 class RssSampler(threading.Thread):
     def __init__(self, pid):
         super().__init__(daemon=True)
@@ -60,7 +52,7 @@ class RssSampler(threading.Thread):
     def run(self):
         while not self.stop_event.is_set():
             try:
-                self.samples.append((time.monotonic(), rss_kib(self.pid)))
+                self.samples.append((time.monotonic(), it.rss_kib(self.pid)))
             except (OSError, RuntimeError):
                 return
             time.sleep(0.05)

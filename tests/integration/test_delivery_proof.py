@@ -202,31 +202,8 @@ class Load:
                 led.unexpected.append(f"no Retry-After on {r!r}")
                 wait = RETRY_CAP
         if r.status in (200, 207, 503) and isinstance(results, list):
-            listed = {}
-            for x in results:
-                listed[x.get("event_id")] = x
-            codes = sorted({f"{x.get('status')}:{x.get('code')}" for x in results})
-            led.tally(f"{r.status} {','.join(codes)}".strip())
-            accepted = [i for i in ids if i not in listed]
-            if len(accepted) != j.get("accepted") or len(listed) != len(results):
-                led.unexpected.append(f"counts do not add up for {len(ids)} events: {r!r}")
-            if r.status == 503 and accepted:
-                led.unexpected.append(f"a 503 accepted {len(accepted)} events: {r!r}")
-            keep = []
-            for i in ids:
-                x = listed.get(i)
-                led.history.setdefault(i, []).append(
-                    (sent_at, f"{r.status} {x['status']}:{x.get('code')}" if x else
-                     f"{r.status} accepted"))
-                if x is None:
-                    led.accepted[i] = led.accepted.get(i, 0) + 1
-                elif x.get("status") == "duplicate":
-                    led.duplicate.add(i)
-                elif x.get("status") == "retryable" and r.status != 200:
-                    keep.append(i)
-                else:
-                    led.unexpected.append(f"event {i}: {x} in {r.status}")
-            b.pending = keep
+            key, b.pending = it.apply_results(led, ids, r, sent_at)
+            led.tally(key)
             return wait
         if r.status in (429, 503) and r.error_code() is not None:
             led.tally(f"{r.status} {r.error_code()}")

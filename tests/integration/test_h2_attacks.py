@@ -89,7 +89,7 @@ class OtherClients(threading.Thread):
 class AttackBase(it.SluiceTestCase):
 
     def rss(self):
-        return h2_it.rss_kib(self.sluice.proc.pid)
+        return it.rss_kib(self.sluice.proc.pid)
 
     def attack(self, name, fn):
         """Runs fn() (the attack; returns a description) with other clients and an RSS sampler

@@ -86,14 +86,6 @@ def sanitized(pid):
         return "libasan" in f.read()
 
 
-def proc_rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class Ledger:
     """What the devices were told, per event_id (all threads, under one lock)."""
 
@@ -211,30 +203,10 @@ class Device:
                 led.unexpected.append(f"no Retry-After on {r!r}")
                 wait = self.jitter(RETRY_CAP)
         if r.status in (200, 207, 503) and isinstance(results, list):
-            listed = {x.get("event_id"): x for x in results}
-            codes = sorted({f"{x.get('status')}:{x.get('code')}" for x in results})
-            led.tally(f"{r.status} {','.join(codes)}".strip(), r.status)
-            accepted = [i for i in ids if i not in listed]
-            if len(accepted) != j.get("accepted") or len(listed) != len(results):
-                led.unexpected.append(f"counts do not add up for {len(ids)} events: {r!r}")
-            if r.status == 503 and accepted:
-                led.unexpected.append(f"a 503 accepted {len(accepted)} events: {r!r}")
-            for i in ids:
-                x = listed.get(i)
-                led.history.setdefault(i, []).append(
-                    (sent_at, f"{r.status} {x['status']}:{x.get('code')}" if x else
-                     f"{r.status} accepted"))
-                if x is None:
-                    led.accepted[i] = led.accepted.get(i, 0) + 1
-                    del pending[i]
-                elif x.get("status") == "duplicate":
-                    led.duplicate.add(i)
-                    del pending[i]
-                elif x.get("status") == "retryable" and r.status != 200:
-                    pass                   # stays pending: resent
-                else:
-                    led.unexpected.append(f"event {i}: {x} in {r.status}")
-                    del pending[i]
+            key, resend = it.apply_results(led, ids, r, sent_at)
+            led.tally(key, r.status)
+            for i in set(ids) - set(resend):
+                del pending[i]
             return wait
         if r.status in (429, 503) and r.error_code() is not None:
             led.tally(f"{r.status} {r.error_code()}", r.status)
@@ -286,7 +258,7 @@ class Sampler:
         n = 0
         while not self.stop.is_set():
             try:
-                self.rss.append((time.monotonic(), proc_rss_kb(pid)))
+                self.rss.append((time.monotonic(), it.rss_kib(pid)))
             except OSError:
                 return
             if n % 5 == 0:             # the gauge every 500 ms: /metrics costs sluice a little
@@ -391,7 +363,7 @@ class ReconnectStormTest(unittest.TestCase):
                    token, extra_headers={"Content-Encoding": "gzip"})
         self.assertEqual(r.status, 200, r)
         time.sleep(1.0)
-        baseline = proc_rss_kb(pid)
+        baseline = it.rss_kib(pid)
         factor = RSS_FACTOR_ASAN if sanitized(pid) else RSS_FACTOR
 
         phases = []

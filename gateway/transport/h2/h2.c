@@ -1118,6 +1118,27 @@ static void pump_arm(conn_t *c) {
     }
 }
 
+/* Writes buf[*off, len) to libmicrohttpd's end of the socketpair (to_pair) or to the TLS
+ * client, until it is all written or the socket is full; false when that closed the
+ * connection. */
+static bool pump_out(conn_t *c, bool to_pair, const uint8_t *buf, size_t *off, size_t len,
+                     bool *progress) {
+    while (*off < len) {
+        ssize_t n = to_pair ? sock_result(send(c->pair, buf + *off, len - *off, MSG_NOSIGNAL))
+                            : io_write(c, buf + *off, len - *off);
+        if (n == -1) {
+            return true;
+        }
+        if (n <= 0) {
+            conn_close(c);
+            return false;
+        }
+        *off += (size_t)n;
+        *progress = true;
+    }
+    return true;
+}
+
 static void pump(conn_t *c) {
     bool progress = true;
     while (progress && !c->closed) {
@@ -1137,17 +1158,8 @@ static void pump(conn_t *c) {
                 progress = true;
             }
         }
-        while (c->pin_off < c->pin_len) {
-            ssize_t n = send(c->pair, c->pin + c->pin_off, c->pin_len - c->pin_off, MSG_NOSIGNAL);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                break;
-            }
-            if (n <= 0) {
-                conn_close(c);
-                return;
-            }
-            c->pin_off += (size_t)n;
-            progress = true;
+        if (!pump_out(c, true, c->pin, &c->pin_off, c->pin_len, &progress)) {
+            return;
         }
         if (c->out_off == c->out_len) {
             c->out_off = c->out_len = 0;
@@ -1163,17 +1175,8 @@ static void pump(conn_t *c) {
                 progress = true;
             }
         }
-        while (c->out_off < c->out_len) {
-            ssize_t n = io_write(c, c->out + c->out_off, c->out_len - c->out_off);
-            if (n == -1) {
-                break;
-            }
-            if (n <= 0) {
-                conn_close(c);
-                return;
-            }
-            c->out_off += (size_t)n;
-            progress = true;
+        if (!pump_out(c, false, c->out, &c->out_off, c->out_len, &progress)) {
+            return;
         }
     }
     pump_arm(c);

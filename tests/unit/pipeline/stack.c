@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "sink/embedded.h"
@@ -32,4 +34,58 @@ void t_stack_close(t_stack_t *s) {
         t_unpublish(s->cfg);
     }
     *s = (t_stack_t){0};
+}
+
+static void on_complete(sl_request_t *req, void *ctx) {
+    t_done_t *d = ctx;
+    size_t pending = 0;
+    for (size_t i = 0; i < req->n_events; i++) {
+        pending += req->events[i].outcome == SL_OUT_PENDING;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->calls++;
+    d->thread = pthread_self();
+    d->pending_at_complete = pending;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void t_submit(sl_pipeline_t *pl, const char *body, const char *bearer, t_done_t *d) {
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    d->calls = 0;
+    sl_request_t *req = sl_request_new(pl);
+    cr_assert(req != NULL);
+    req->media_type = "application/json";
+    req->body = body;
+    req->body_len = strlen(body);
+    if (bearer != NULL) {
+        req->bearer = bearer;
+        req->bearer_len = strlen(bearer);
+    }
+    d->req = req;
+    sl_pipeline_submit(req, on_complete, d);
+}
+
+sl_request_t *t_wait_done(t_done_t *d, int timeout_s) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_s;
+    pthread_mutex_lock(&d->mu);
+    while (d->calls == 0) {
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &until) != 0) {
+            break;
+        }
+    }
+    int calls = d->calls;
+    pthread_mutex_unlock(&d->mu);
+    cr_assert(eq(int, calls, 1), "on_complete was not called within %d s", timeout_s);
+    return d->req;
+}
+
+bool t_done_yet(t_done_t *d) {
+    pthread_mutex_lock(&d->mu);
+    int calls = d->calls;
+    pthread_mutex_unlock(&d->mu);
+    return calls > 0;
 }

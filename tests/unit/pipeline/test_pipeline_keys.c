@@ -49,61 +49,14 @@ TestSuite(pipeline_keys, .fini = teardown, .timeout = 60);
 
 /* ------------------------------------------------------------------------- requests -- */
 
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-    pthread_t thread;
-    sl_request_t *req;
-} done_t;
+typedef t_done_t done_t;
 
-static void on_complete(sl_request_t *req, void *ctx) {
-    (void)req;
-    done_t *d = ctx;
-    pthread_mutex_lock(&d->mu);
-    d->calls++;
-    d->thread = pthread_self();
-    pthread_cond_broadcast(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-}
-
-/* Submits body with bearer; does not wait. */
 static void submit(const char *body, const char *bearer, done_t *d) {
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
-    d->calls = 0;
-    sl_request_t *req = sl_request_new(stack.pl);
-    cr_assert(req != NULL);
-    req->media_type = "application/json";
-    req->body = body;
-    req->body_len = strlen(body);
-    req->bearer = bearer;
-    req->bearer_len = strlen(bearer);
-    d->req = req;
-    sl_pipeline_submit(req, on_complete, d);
+    t_submit(stack.pl, body, bearer, d);
 }
 
 static sl_request_t *wait_done(done_t *d) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 20;
-    pthread_mutex_lock(&d->mu);
-    while (d->calls == 0) {
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &until) != 0) {
-            break;
-        }
-    }
-    int calls = d->calls;
-    pthread_mutex_unlock(&d->mu);
-    cr_assert(eq(int, calls, 1), "on_complete was not called within 20 s");
-    return d->req;
-}
-
-static bool done_yet(done_t *d) {
-    pthread_mutex_lock(&d->mu);
-    int calls = d->calls;
-    pthread_mutex_unlock(&d->mu);
-    return calls > 0;
+    return t_wait_done(d, 20);
 }
 
 static sl_request_t *run_as(const char *body, const char *bearer, done_t *d) {
@@ -632,7 +585,7 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
     char *b_body = sized_batch("b", 30000);
     done_t da;
     submit(a_body, stack.token, &da);
-    cr_assert(not(done_yet(&da)), "A must still be waiting for Kafka");
+    cr_assert(not(t_done_yet(&da)), "A must still be waiting for Kafka");
 
     /* B would take the bytes held over 64 KiB: refused before decoding, 503 overloaded. */
     cr_assert(not(sl_pipeline_admits(stack.pl, stack.cfg, 30000, why, sizeof(why))),
@@ -641,7 +594,7 @@ Test(pipeline_keys, inflight_budget_refuses_while_held_and_frees_after) {
     done_t db;
     sl_request_t *b = run(b_body, &db);
     cr_assert(pthread_equal(db.thread, pthread_self()), "refused at once, on the caller thread");
-    cr_assert(not(done_yet(&da)), "A is still in flight: the refusal was the budget's");
+    cr_assert(not(t_done_yet(&da)), "A is still in flight: the refusal was the budget's");
     cr_assert(eq(int, (int)b->fault, SL_FAULT_UNAVAILABLE));
     cr_assert(eq(str, (char *)b->fault_err.code, "overloaded"));
     cr_assert(strstr(b->fault_err.message, "limits.inflight_bytes (65536)") != NULL, "%s",

@@ -39,56 +39,12 @@ static void teardown(void) {
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 40);
 
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-    pthread_t thread;
-    size_t pending_at_complete; /* events still without an outcome when on_complete ran */
-} done_t;
+typedef t_done_t done_t;
 
-static void on_complete(sl_request_t *req, void *ctx) {
-    done_t *d = ctx;
-    size_t pending = 0;
-    for (size_t i = 0; i < req->n_events; i++) {
-        pending += req->events[i].outcome == SL_OUT_PENDING;
-    }
-    pthread_mutex_lock(&d->mu);
-    d->calls++;
-    d->thread = pthread_self();
-    d->pending_at_complete = pending;
-    pthread_cond_broadcast(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-}
-
-/* Builds a request for body with the token, submits it, waits for on_complete. */
+/* Builds a request for body with bearer, submits it, waits for on_complete. */
 static sl_request_t *run(const char *body, const char *bearer, done_t *d) {
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
-    d->calls = 0;
-    sl_request_t *req = sl_request_new(stack.pl);
-    cr_assert(req != NULL);
-    req->media_type = "application/json";
-    req->body = body;
-    req->body_len = strlen(body);
-    if (bearer != NULL) {
-        req->bearer = bearer;
-        req->bearer_len = strlen(bearer);
-    }
-    sl_pipeline_submit(req, on_complete, d);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 15;
-    pthread_mutex_lock(&d->mu);
-    while (d->calls == 0) {
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &until) != 0) {
-            break;
-        }
-    }
-    int calls = d->calls;
-    pthread_mutex_unlock(&d->mu);
-    cr_assert(eq(int, calls, 1), "on_complete was not called within 15 s");
-    return req;
+    t_submit(stack.pl, body, bearer, d);
+    return t_wait_done(d, 15);
 }
 
 static json_t *answer_json(sl_answer_t *a) {
